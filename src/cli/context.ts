@@ -1,0 +1,160 @@
+import type { Redis, Cluster } from 'ioredis';
+import type { Pool } from 'pg';
+import { systemClock, type Clock } from '../core/clock.js';
+import { OpsError } from '../core/errors.js';
+import { silentTracer, streamTracer, type Tracer } from '../core/trace.js';
+import type { LoadedConfig, SelectedProfile } from '../config/loader.js';
+import type { IOStreams } from './ui/io.js';
+import { Output, resolveFormat } from './ui/output.js';
+import { createPrompter, type Prompter } from './ui/prompt.js';
+import { createTheme, type Theme } from './ui/theme.js';
+
+/** The global flags of DESIGN.md, as commander hands them over (`--no-x` arrives as `x: false`). */
+export interface GlobalOptions {
+  profile?: string;
+  config?: string;
+  json?: boolean;
+  output?: string;
+  quiet?: boolean;
+  verbose?: boolean;
+  debug?: boolean;
+  color?: boolean;
+  input?: boolean;
+  yes?: boolean;
+}
+
+/** What main hands every command: the process's streams and environment, swappable in tests. */
+export interface Runtime {
+  io: IOStreams;
+  env: NodeJS.ProcessEnv;
+  cwd: string;
+  clock: Clock;
+  /** Aborted on Ctrl-C / SIGTERM; long work passes it down. */
+  signal: AbortSignal;
+}
+
+export type RedisClient = Redis | Cluster;
+
+/**
+ * The lazy context a command receives (gh's Factory): config, profile and connections are
+ * created on first use and closed when the command ends, so `--help` costs nothing and a
+ * command that needs only config never opens a socket.
+ */
+export class CommandContext {
+  readonly io: IOStreams;
+  readonly env: NodeJS.ProcessEnv;
+  readonly cwd: string;
+  readonly clock: Clock;
+  readonly signal: AbortSignal;
+  readonly globals: GlobalOptions;
+  readonly theme: Theme;
+  readonly out: Output;
+  readonly prompter: Prompter;
+  readonly tracer: Tracer;
+  /** Set by a command that succeeded but must report a non-zero status (exit 3 for checks). */
+  exitCode = 0;
+
+  #config: Promise<LoadedConfig> | undefined;
+  #profile: Promise<SelectedProfile> | undefined;
+  #redis: Promise<RedisClient> | undefined;
+  #pg: Promise<Pool> | undefined;
+  readonly #cleanups: (() => Promise<void> | void)[] = [];
+
+  constructor(runtime: Runtime, globals: GlobalOptions) {
+    this.io = runtime.io;
+    this.env = runtime.env;
+    this.cwd = runtime.cwd;
+    this.clock = runtime.clock ?? systemClock;
+    this.signal = runtime.signal;
+    this.globals = globals;
+    this.theme = createTheme(runtime.io.colorStdout);
+    this.out = new Output(runtime.io, resolveFormat(globals), this.theme, globals.quiet === true);
+    this.prompter = createPrompter(runtime.io, { noInput: globals.input === false });
+    this.tracer = globals.debug === true ? streamTracer((line) => runtime.io.stderr.write(line)) : silentTracer;
+  }
+
+  /** `--verbose` detail on stderr. */
+  verbose(text: string): void {
+    if (this.globals.verbose === true || this.globals.debug === true) this.io.stderr.write(`${this.theme.dim(text)}\n`);
+  }
+
+  /** The configuration file, found by `--config` or the cosmiconfig search. */
+  config(): Promise<LoadedConfig> {
+    this.#config ??= import('../config/loader.js').then((m) =>
+      m.loadConfig({ configPath: this.globals.config, cwd: this.cwd, env: this.env, tracer: this.tracer }),
+    );
+    return this.#config;
+  }
+
+  /** The profile chosen by `--profile`, `OPSCTL_PROFILE`, `defaultProfile`, or the only one. */
+  profile(): Promise<SelectedProfile> {
+    this.#profile ??= Promise.all([this.config(), import('../config/loader.js')]).then(([config, m]) =>
+      m.selectProfile(config, { profile: this.globals.profile, env: this.env }),
+    );
+    return this.#profile;
+  }
+
+  /** The profile's Redis client (connected), closed when the command ends. */
+  redis(): Promise<RedisClient> {
+    this.#redis ??= (async () => {
+      const selected = await this.profile();
+      if (selected.profile.redis === undefined) {
+        throw new OpsError('CONFIG_INVALID', `profile "${selected.name}" has no redis section`, {
+          hint: `add profiles.${selected.name}.redis to ${selected.filepath}`,
+        });
+      }
+      const { createRedisClient } = await import('../redis/connection.js');
+      const client = await createRedisClient(selected.profile.redis, {
+        configKey: `profiles.${selected.name}.redis`,
+        tracer: this.tracer,
+      });
+      this.onClose(() => client.quit().then(() => undefined, () => client.disconnect()));
+      return client;
+    })();
+    return this.#redis;
+  }
+
+  /** The profile's PostgreSQL pool (one connection verified), closed when the command ends. */
+  pg(): Promise<Pool> {
+    this.#pg ??= (async () => {
+      const selected = await this.profile();
+      if (selected.profile.postgres === undefined) {
+        throw new OpsError('CONFIG_INVALID', `profile "${selected.name}" has no postgres section`, {
+          hint: `add profiles.${selected.name}.postgres to ${selected.filepath}`,
+        });
+      }
+      const { createPgPool } = await import('../postgres/connection.js');
+      const pool = await createPgPool(selected.profile.postgres, {
+        configKey: `profiles.${selected.name}.postgres`,
+        tracer: this.tracer,
+      });
+      this.onClose(() => pool.end());
+      return pool;
+    })();
+    return this.#pg;
+  }
+
+  /**
+   * Asks before a destructive step. `--yes` answers for scripts; without a terminal and without
+   * `--yes` it fails naming the flag.
+   */
+  async confirm(message: string): Promise<void> {
+    if (this.globals.yes === true) return;
+    const accepted = await this.prompter.confirm(message, { default: false, flag: '--yes' });
+    if (!accepted) throw new OpsError('INTERRUPTED', 'cancelled', { hint: 'nothing was changed' });
+  }
+
+  onClose(cleanup: () => Promise<void> | void): void {
+    this.#cleanups.push(cleanup);
+  }
+
+  async close(): Promise<void> {
+    for (const cleanup of this.#cleanups.splice(0).reverse()) {
+      try {
+        await cleanup();
+      } catch {
+        // Closing is best effort: the command's own outcome is what the operator needs to see.
+      }
+    }
+  }
+}

@@ -1,0 +1,112 @@
+import { CommanderError } from 'commander';
+import { systemClock } from '../core/clock.js';
+import { ERROR_CODES } from '../core/error-codes.js';
+import { OpsError, isOpsError } from '../core/errors.js';
+import { ExitCode } from '../core/exit-codes.js';
+import { secrets } from '../core/redact.js';
+import type { Runtime } from './context.js';
+import { buildProgram, targetGroup } from './program.js';
+import { processIO, type IOStreams } from './ui/io.js';
+import { createTheme } from './ui/theme.js';
+
+export interface MainOverrides {
+  io?: IOStreams;
+  env?: NodeJS.ProcessEnv;
+  cwd?: string;
+  signal?: AbortSignal;
+}
+
+/**
+ * argv → program → exit code. The one place that turns errors into messages and exit codes;
+ * nothing below it prints errors or exits.
+ */
+export async function main(argv: readonly string[], overrides: MainOverrides = {}): Promise<number> {
+  const env = overrides.env ?? process.env;
+  const io = overrides.io ?? processIO({ noColor: argv.includes('--no-color'), env });
+  const debug = argv.includes('--debug') || env.OPSCTL_DEBUG === '1';
+  const runtime: Runtime = {
+    io,
+    env,
+    cwd: overrides.cwd ?? process.cwd(),
+    clock: systemClock,
+    signal: overrides.signal ?? new AbortController().signal,
+  };
+
+  let exitCode: number = ExitCode.Ok;
+  let commanderText = '';
+  try {
+    const group = targetGroup(argv);
+    const program = await buildProgram(runtime, {
+      load: group === undefined ? [] : [group],
+      onExitCode: (code) => (exitCode = code),
+      onCommanderError: (text) => (commanderText += text),
+    });
+    await program.parseAsync([...argv], { from: 'user' });
+    return exitCode;
+  } catch (error) {
+    if (runtime.signal.aborted) {
+      reportError(new OpsError('INTERRUPTED', 'interrupted', { hint: 'nothing half-done was left looking complete', cause: error }), io, debug);
+      return ExitCode.Interrupted;
+    }
+    if (error instanceof CommanderError) return reportCommanderError(error, commanderText, io);
+    return reportError(error, io, debug);
+  }
+}
+
+function reportCommanderError(error: CommanderError, text: string, io: IOStreams): number {
+  // Help and version are "errors" only to commander's exitOverride.
+  if (error.code === 'commander.helpDisplayed' || error.code === 'commander.version' || error.code === 'commander.help') {
+    return ExitCode.Ok;
+  }
+  const theme = createTheme(io.colorStderr);
+  const lines = (text || error.message).trim().split('\n');
+  const suggestion = lines.find((line) => /^\(Did you mean/.test(line));
+  const message = lines.filter((line) => line !== suggestion).join(' ').replace(/^error:\s*/, '');
+  io.stderr.write(`${theme.fail('error:')} ${message}\n`);
+  const hint = suggestion
+    ? suggestion.replace(/^\(Did you mean (.*)\?\)$/, 'did you mean $1?')
+    : 'see `opsctl --help` or `opsctl <command> --help`';
+  io.stderr.write(`${theme.dim('hint:')} ${hint}\n`);
+  return ExitCode.Usage;
+}
+
+/** Prints `error: …` and `hint: …` (plus the stack with --debug) and returns the exit code. */
+export function reportError(error: unknown, io: IOStreams, debug: boolean): number {
+  const theme = createTheme(io.colorStderr);
+  const ops = isOpsError(error)
+    ? error
+    : new OpsError('INTERNAL', error instanceof Error ? error.message : String(error), {
+        hint: 'this is a bug in opsctl: rerun with --debug and report the output',
+        cause: error,
+      });
+  io.stderr.write(`${theme.fail('error:')} ${secrets.redact(ops.message)}\n`);
+  if (ops.hint !== undefined) io.stderr.write(`${theme.dim('hint:')} ${secrets.redact(ops.hint)}\n`);
+  if (debug) {
+    io.stderr.write(`${theme.dim(`code: ${ops.code} (${ERROR_CODES[ops.code].summary})`)}\n`);
+    let cause: unknown = ops;
+    while (cause instanceof Error) {
+      io.stderr.write(`${theme.dim(secrets.redact(cause.stack ?? String(cause)))}\n`);
+      cause = cause.cause;
+      if (cause !== undefined) io.stderr.write(theme.dim('caused by:\n'));
+    }
+  }
+  return ops.exitCode;
+}
+
+/**
+ * The process entry used by bin/opsctl.js: wires signals, runs, sets the exit code. The first
+ * Ctrl-C aborts the running command (which cleans up and exits 130); a second one exits at once.
+ */
+export async function run(): Promise<void> {
+  const controller = new AbortController();
+  let interrupts = 0;
+  const onSignal = (signal: NodeJS.Signals) => {
+    interrupts += 1;
+    if (interrupts > 1) process.exit(ExitCode.Interrupted);
+    if (process.stderr.isTTY) process.stderr.write('\ninterrupting… (press Ctrl-C again to force)\n');
+    controller.abort(new OpsError('INTERRUPTED', `interrupted by ${signal}`));
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+  process.exitCode = await main(process.argv.slice(2), { signal: controller.signal });
+}

@@ -1,0 +1,125 @@
+import { readFileSync } from 'node:fs';
+import { Command, Option } from 'commander';
+import { CommandContext, type GlobalOptions, type Runtime } from './context.js';
+
+/**
+ * The command tree. Each group lives in its own module and is imported only when that group
+ * runs (or when the whole tree is needed: docs, completion), so `--help` and `--version` load
+ * neither ioredis nor pg.
+ */
+export interface GroupModule {
+  register(command: Command, action: ActionFactory): void;
+}
+
+export interface GroupSpec {
+  name: string;
+  summary: string;
+  load(): Promise<GroupModule>;
+}
+
+export const GROUPS: readonly GroupSpec[] = [
+  { name: 'config', summary: 'Create, validate, show, edit, version and migrate the configuration', load: () => import('./commands/config.js') },
+  { name: 'doctor', summary: 'Check configuration, Redis, PostgreSQL and tools; one line of remedy per problem', load: () => import('./commands/doctor.js') },
+  { name: 'dev', summary: 'Run a local Redis + PostgreSQL stack for development', load: () => import('./commands/dev.js') },
+];
+
+/** Wraps a command body: builds the context from the parsed flags, runs, closes connections. */
+export type ActionFactory = <A extends unknown[]>(
+  body: (ctx: CommandContext, ...args: A) => Promise<void>,
+) => (...args: unknown[]) => Promise<void>;
+
+/** Global options that take a value: needed to find the group name before commander runs. */
+const VALUE_OPTIONS = new Set(['--profile', '--config', '-o', '--output']);
+
+/** The group a command line addresses (`opsctl --profile x config show` → `config`). */
+export function targetGroup(argv: readonly string[]): string | undefined {
+  for (let i = 0; i < argv.length; i += 1) {
+    const word = argv[i]!;
+    if (word === '--') return argv[i + 1];
+    if (VALUE_OPTIONS.has(word)) {
+      i += 1;
+      continue;
+    }
+    if (word.startsWith('-')) continue;
+    return word === 'help' ? argv[i + 1] : word;
+  }
+  return undefined;
+}
+
+export function packageVersion(): string {
+  const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
+  return pkg.version;
+}
+
+export interface BuildOptions {
+  /** Load these groups' full trees (`'all'` for docs and completion). */
+  load: 'all' | readonly string[];
+  /** Receives the exit code a command asks for without failing (doctor's 3). */
+  onExitCode?: (code: number) => void;
+  /** Receives commander's own error text instead of printing it (main reformats it). */
+  onCommanderError?: (text: string) => void;
+}
+
+export async function buildProgram(runtime: Runtime, options: BuildOptions): Promise<Command> {
+  const program = new Command('opsctl')
+    .description('Operations toolchain for PostgreSQL and Redis: backups, rate limits, sessions, caching, health.')
+    .version(packageVersion(), '-V, --version', 'print the version')
+    .helpOption('-h, --help', 'show help')
+    .helpCommand('help [command]', 'show help for a command')
+    .showSuggestionAfterError(true)
+    .exitOverride()
+    .configureOutput({
+      writeOut: (text) => runtime.io.stdout.write(text),
+      writeErr: (text) => runtime.io.stderr.write(text),
+      outputError: (text) => options.onCommanderError?.(text),
+    })
+    .addOption(new Option('--profile <name>', 'configuration profile to use (env: OPSCTL_PROFILE)'))
+    .addOption(new Option('--config <path>', 'configuration file (default: search from the current directory)'))
+    .addOption(new Option('--json', 'print data as JSON (same as -o json)'))
+    .addOption(new Option('-o, --output <format>', 'output format').choices(['table', 'json', 'yaml', 'csv']))
+    .addOption(new Option('-q, --quiet', 'print only data and errors'))
+    .addOption(new Option('-v, --verbose', 'print more detail on stderr'))
+    .addOption(new Option('--debug', 'trace Redis commands, SQL, child processes and stack traces on stderr'))
+    .addOption(new Option('--no-color', 'disable colour (also NO_COLOR=1)'))
+    .addOption(new Option('--no-input', 'never prompt; fail instead and name the flag to pass'))
+    .addOption(new Option('-y, --yes', 'answer yes to confirmations (for scripts)'));
+
+  program.addHelpText(
+    'after',
+    `
+Examples:
+  $ opsctl dev up                 start a local Redis + PostgreSQL and a "dev" profile
+  $ opsctl doctor                 check everything the active profile points at
+  $ opsctl config validate        list every problem in the configuration file
+  $ opsctl --profile prod doctor --json
+
+Exit codes: 0 ok, 1 failed, 2 usage/config error, 3 check found problems,
+4 could not connect, 130 interrupted.`,
+  );
+
+  const action: ActionFactory = (body) =>
+    async (...args: unknown[]) => {
+      const command = args.at(-1) as Command;
+      const globals = command.optsWithGlobals<GlobalOptions>();
+      const ctx = new CommandContext(runtime, globals);
+      try {
+        await body(ctx, ...(args.slice(0, -1) as never));
+      } finally {
+        await ctx.close();
+      }
+      if (ctx.exitCode !== 0) options.onExitCode?.(ctx.exitCode);
+    };
+
+  for (const spec of GROUPS) {
+    const command = program.command(spec.name).description(spec.summary);
+    if (options.load === 'all' || options.load.includes(spec.name)) {
+      (await spec.load()).register(command, action);
+    }
+  }
+  return program;
+}
+
+/** Appends an "Examples:" block to a command's help: every command shows at least one. */
+export function withExamples(command: Command, examples: readonly string[]): Command {
+  return command.addHelpText('after', `\nExamples:\n${examples.map((line) => `  $ ${line}`).join('\n')}\n`);
+}

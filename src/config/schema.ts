@@ -1,0 +1,170 @@
+import { z } from 'zod';
+import { parseDuration } from '../core/parse.js';
+
+/**
+ * The one configuration schema. The JSON Schema users point their editor at
+ * (schema/opsctl.schema.json) is generated from it, so every field carries a description.
+ */
+export const CONFIG_VERSION = 2;
+
+/** Durations are written `"5s"`, `"250ms"`, `"1m"` or as a number of milliseconds. */
+export const durationSchema = z
+  .union([z.string(), z.number()])
+  .refine((value) => parseDuration(value) !== undefined, {
+    message: 'expected a duration such as "500ms", "5s", "1m" or a number of milliseconds',
+  })
+  .describe('A duration: "500ms", "5s", "1m", "2h" or a number of milliseconds.');
+
+const hostPortSchema = z
+  .object({
+    host: z.string().min(1).describe('Host name or IP address.'),
+    port: z.number().int().min(1).max(65535).describe('TCP port.'),
+  })
+  .strict();
+
+const tlsSchema = z
+  .object({
+    enabled: z.boolean().default(true).describe('Use TLS.'),
+    ca: z.string().optional().describe('Path to a PEM CA bundle that signs the server certificate.'),
+    cert: z.string().optional().describe('Path to a PEM client certificate (mutual TLS).'),
+    key: z.string().optional().describe('Path to the PEM private key of the client certificate.'),
+    servername: z.string().optional().describe('SNI server name, when it differs from the host.'),
+    rejectUnauthorized: z.boolean().default(true).describe('Verify the server certificate (keep true in production).'),
+  })
+  .strict();
+
+export const redisSchema = z
+  .object({
+    mode: z.enum(['standalone', 'sentinel', 'cluster']).default('standalone').describe('Topology of the Redis deployment.'),
+    url: z.string().optional().describe('redis:// or rediss:// URL (standalone). Credentials may use ${env:NAME}.'),
+    host: z.string().optional().describe('Host (standalone), when no url is given.'),
+    port: z.number().int().min(1).max(65535).optional().describe('Port (standalone), when no url is given.'),
+    db: z.number().int().min(0).optional().describe('Database number (standalone/sentinel).'),
+    username: z.string().optional().describe('ACL user name.'),
+    password: z.string().optional().describe('Password; write "${env:REDIS_PASSWORD}" rather than the value.'),
+    tls: tlsSchema.optional().describe('TLS settings; rediss:// URLs enable TLS too.'),
+    sentinel: z
+      .object({
+        name: z.string().min(1).describe('Master name the Sentinels monitor.'),
+        nodes: z.array(hostPortSchema).min(1).describe('Sentinel addresses.'),
+        username: z.string().optional().describe('ACL user for the Sentinels, when they require one.'),
+        password: z.string().optional().describe('Password for the Sentinels, when they require one.'),
+      })
+      .strict()
+      .optional()
+      .describe('Sentinel settings (mode: sentinel).'),
+    cluster: z
+      .object({
+        nodes: z.array(hostPortSchema).min(1).describe('Seed nodes; the rest are discovered.'),
+      })
+      .strict()
+      .optional()
+      .describe('Cluster settings (mode: cluster).'),
+    connectTimeout: durationSchema.default('5s').describe('Give up connecting after this long.'),
+    commandTimeout: durationSchema.default('5s').describe('Fail a command that gets no answer after this long.'),
+    retry: z
+      .object({
+        maxAttempts: z.number().int().min(0).default(3).describe('Reconnection attempts before giving up (0: none).'),
+        baseDelay: durationSchema.default('100ms').describe('First reconnection delay; doubles each attempt.'),
+        maxDelay: durationSchema.default('2s').describe('Upper bound of the reconnection delay.'),
+      })
+      .strict()
+      .default({ maxAttempts: 3, baseDelay: '100ms', maxDelay: '2s' })
+      .describe('Reconnection with exponential backoff.'),
+    keyPrefix: z.string().default('opsctl:').describe('Prefix of every key opsctl writes.'),
+  })
+  .strict()
+  .superRefine((redis, ctx) => {
+    if (redis.mode === 'standalone' && redis.url === undefined && redis.host === undefined) {
+      ctx.addIssue({ code: 'custom', message: 'standalone mode needs "url" or "host"', path: ['url'] });
+    }
+    if (redis.mode === 'sentinel' && redis.sentinel === undefined) {
+      ctx.addIssue({ code: 'custom', message: 'sentinel mode needs a "sentinel" section', path: ['sentinel'] });
+    }
+    if (redis.mode === 'cluster' && redis.cluster === undefined) {
+      ctx.addIssue({ code: 'custom', message: 'cluster mode needs a "cluster" section', path: ['cluster'] });
+    }
+  })
+  .describe('Redis connection.');
+
+export const postgresSchema = z
+  .object({
+    url: z.string().optional().describe('postgres:// URL. Credentials may use ${env:NAME}.'),
+    host: z.string().optional().describe('Host or Unix socket directory, when no url is given.'),
+    port: z.number().int().min(1).max(65535).optional().describe('Port, when no url is given.'),
+    database: z.string().optional().describe('Database name.'),
+    user: z.string().optional().describe('Role name.'),
+    password: z.string().optional().describe('Password; write "${env:PGPASSWORD}" rather than the value.'),
+    ssl: z
+      .object({
+        mode: z.enum(['disable', 'require', 'verify-ca', 'verify-full']).default('disable').describe('libpq-style sslmode.'),
+        ca: z.string().optional().describe('Path to a PEM CA bundle.'),
+        cert: z.string().optional().describe('Path to a PEM client certificate.'),
+        key: z.string().optional().describe('Path to the client certificate key.'),
+      })
+      .strict()
+      .optional()
+      .describe('TLS settings.'),
+    pool: z
+      .object({
+        max: z.number().int().min(1).default(10).describe('Maximum connections in the pool.'),
+        idleTimeout: durationSchema.default('30s').describe('Close a connection idle this long.'),
+      })
+      .strict()
+      .default({ max: 10, idleTimeout: '30s' })
+      .describe('Connection pool.'),
+    connectTimeout: durationSchema.default('5s').describe('Give up connecting after this long.'),
+    statementTimeout: durationSchema.default('30s').describe('Server-side statement_timeout for opsctl sessions.'),
+  })
+  .strict()
+  .superRefine((pg, ctx) => {
+    if (pg.url === undefined && pg.host === undefined) {
+      ctx.addIssue({ code: 'custom', message: 'needs "url" or "host"', path: ['url'] });
+    }
+  })
+  .describe('PostgreSQL connection.');
+
+export const doctorSchema = z
+  .object({
+    redisLatencyWarn: durationSchema.default('50ms').describe('Warn when the Redis round trip is slower.'),
+    redisMemoryWarnRatio: z.number().min(0).max(1).default(0.8).describe('Warn when used_memory / maxmemory exceeds this.'),
+  })
+  .strict()
+  .describe('Thresholds of `opsctl doctor`.');
+
+export const profileSchema = z
+  .object({
+    description: z.string().optional().describe('What this profile points at.'),
+    protected: z.boolean().default(false).describe('Destructive commands require typing the profile name.'),
+    redis: redisSchema.optional(),
+    postgres: postgresSchema.optional(),
+    doctor: doctorSchema.optional(),
+  })
+  .strict()
+  .describe('A named target (like a kubectl context).');
+
+export const configSchema = z
+  .object({
+    $schema: z.string().optional().describe('Path or URL of the JSON Schema, for editors.'),
+    version: z.literal(CONFIG_VERSION).describe('Schema version of this file; `opsctl config migrate` upgrades older ones.'),
+    defaultProfile: z.string().optional().describe('Profile used when neither --profile nor OPSCTL_PROFILE is given.'),
+    profiles: z.record(z.string(), profileSchema).describe('Named profiles.'),
+  })
+  .strict()
+  .superRefine((config, ctx) => {
+    if (config.defaultProfile !== undefined && !(config.defaultProfile in config.profiles)) {
+      ctx.addIssue({
+        code: 'custom',
+        message: `defaultProfile "${config.defaultProfile}" is not one of the profiles (${Object.keys(config.profiles).join(', ') || 'none'})`,
+        path: ['defaultProfile'],
+      });
+    }
+  })
+  .describe('opsctl configuration.');
+
+export type OpsConfig = z.output<typeof configSchema>;
+export type OpsConfigInput = z.input<typeof configSchema>;
+export type ProfileConfig = z.output<typeof profileSchema>;
+export type RedisConfig = z.output<typeof redisSchema>;
+export type PostgresConfig = z.output<typeof postgresSchema>;
+export type DoctorConfig = z.output<typeof doctorSchema>;
