@@ -7,7 +7,7 @@ import { secrets } from '../core/redact.js';
 import type { Runtime } from './context.js';
 import { buildProgram, targetGroup } from './program.js';
 import { processIO, type IOStreams } from './ui/io.js';
-import { createTheme } from './ui/theme.js';
+import type { Theme } from './ui/theme.js';
 
 export interface MainOverrides {
   io?: IOStreams;
@@ -45,20 +45,22 @@ export async function main(argv: readonly string[], overrides: MainOverrides = {
     return exitCode;
   } catch (error) {
     if (runtime.signal.aborted) {
-      reportError(new OpsError('INTERRUPTED', 'interrupted', { hint: 'nothing half-done was left looking complete', cause: error }), io, debug);
+      const { createTheme } = await import('./ui/theme.js');
+      reportError(new OpsError('INTERRUPTED', 'interrupted', { hint: 'nothing half-done was left looking complete', cause: error }), io, debug, createTheme(io.colorStderr));
       return ExitCode.Interrupted;
     }
-    if (error instanceof CommanderError) return reportCommanderError(error, commanderText, io);
-    return reportError(error, io, debug);
+    const { createTheme } = await import('./ui/theme.js');
+    const theme = createTheme(io.colorStderr);
+    if (error instanceof CommanderError) return reportCommanderError(error, commanderText, io, theme);
+    return reportError(error, io, debug, theme);
   }
 }
 
-function reportCommanderError(error: CommanderError, text: string, io: IOStreams): number {
+function reportCommanderError(error: CommanderError, text: string, io: IOStreams, theme: Theme): number {
   // Help and version are "errors" only to commander's exitOverride.
   if (error.code === 'commander.helpDisplayed' || error.code === 'commander.version' || error.code === 'commander.help') {
     return ExitCode.Ok;
   }
-  const theme = createTheme(io.colorStderr);
   const lines = (text || error.message).trim().split('\n');
   const suggestion = lines.find((line) => /^\(Did you mean/.test(line));
   const message = lines.filter((line) => line !== suggestion).join(' ').replace(/^error:\s*/, '');
@@ -71,8 +73,7 @@ function reportCommanderError(error: CommanderError, text: string, io: IOStreams
 }
 
 /** Prints `error: …` and `hint: …` (plus the stack with --debug) and returns the exit code. */
-export function reportError(error: unknown, io: IOStreams, debug: boolean): number {
-  const theme = createTheme(io.colorStderr);
+export function reportError(error: unknown, io: IOStreams, debug: boolean, theme: Theme): number {
   const ops = isOpsError(error)
     ? error
     : new OpsError('INTERNAL', error instanceof Error ? error.message : String(error), {

@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { Command, Option } from 'commander';
-import { CommandContext, type GlobalOptions, type Runtime } from './context.js';
+import type { CommandContext, GlobalOptions, Runtime } from './context.js';
 
 /**
  * The command tree. Each group lives in its own module and is imported only when that group
@@ -101,6 +101,9 @@ Exit codes: 0 ok, 1 failed, 2 usage/config error, 3 check found problems,
     async (...args: unknown[]) => {
       const command = args.at(-1) as Command;
       const globals = command.optsWithGlobals<GlobalOptions>();
+      // Loaded here, not at the top: the context pulls in the output layer (yaml, cli-table3,
+      // chalk), which `--help` and `--version` must not pay for.
+      const { CommandContext } = await import('./context.js');
       const ctx = new CommandContext(runtime, globals);
       try {
         await body(ctx, ...(args.slice(0, -1) as never));

@@ -9,7 +9,7 @@ export interface Prompter {
   /** True when prompting is allowed. */
   readonly interactive: boolean;
   confirm(message: string, options?: { default?: boolean; flag?: string }): Promise<boolean>;
-  input(message: string, options?: { default?: string; flag: string; validate?: (value: string) => string | true }): Promise<string>;
+  input(message: string, options: { default?: string; flag: string; validate?: (value: string) => string | true }): Promise<string>;
   select<T extends string>(message: string, choices: readonly { value: T; name?: string; description?: string }[], options: { default?: T; flag: string }): Promise<T>;
   password(message: string, options: { flag: string }): Promise<string>;
 }
@@ -24,10 +24,10 @@ export function createPrompter(io: IOStreams, options: { noInput: boolean }): Pr
   const context = { output: process.stderr } as const;
   return {
     interactive,
-    async confirm(message, opts = {}) {
-      if (!interactive) return refuse(message, opts.flag ?? '--yes');
+    async confirm(message, opts) {
+      if (!interactive) return refuse(message, opts?.flag ?? '--yes');
       const { confirm } = await import('@inquirer/prompts');
-      return confirm({ message, default: opts.default ?? false }, context);
+      return confirm({ message, default: opts?.default ?? false }, context);
     },
     async input(message, opts) {
       if (!interactive) return refuse(message, opts.flag);
