@@ -55,6 +55,9 @@ export const ERROR_CODES = {
   CONFIG_EXISTS: entry(ExitCode.Usage, 'A configuration file already exists.', [
     '`config init` would overwrite an existing file.',
   ], ['Pass `--force` to replace it (the old one is kept in the history).']),
+  CONFIG_READ_ONLY: entry(ExitCode.Usage, 'opsctl cannot edit this configuration file.', [
+    'The configuration is a JS/TS module (`opsctl.config.js`, `.ts`, …): it is code, so opsctl only reads it.',
+  ], ['Edit the file by hand, or move the configuration to opsctl.config.yaml.']),
   // ---- connections -------------------------------------------------------------------------
   REDIS_UNREACHABLE: entry(ExitCode.Unreachable, 'Redis could not be reached.', [
     'The server is down, the host/port is wrong, a firewall drops the connection, or DNS fails.',
@@ -74,6 +77,9 @@ export const ERROR_CODES = {
   PG_AUTH_FAILED: entry(ExitCode.Unreachable, 'PostgreSQL refused the role or password.', [
     'Wrong password, unknown role, or pg_hba.conf does not allow this client.',
   ], ['Fix `postgres.user`/`postgres.password` in the profile, or pg_hba.conf on the server.']),
+  PG_DATABASE_MISSING: entry(ExitCode.Unreachable, 'The PostgreSQL database named in the profile does not exist.', [
+    'A typo in `postgres.database` (or the URL path), or the database was never created.',
+  ], ['Create it (`createdb <name>`) or fix the database name in the profile.']),
   PG_TIMEOUT: entry(ExitCode.Unreachable, 'PostgreSQL did not answer in time.', [
     'The server is overloaded or unreachable, or a statement exceeded `statementTimeout`.',
   ], ['Check the server; raise `postgres.connectTimeout`/`statementTimeout` if needed.']),
