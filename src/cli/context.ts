@@ -80,9 +80,13 @@ export class CommandContext {
 
   /** The configuration file, found by `--config` or the cosmiconfig search. */
   config(): Promise<LoadedConfig> {
-    this.#config ??= import('../config/loader.js').then((m) =>
-      m.loadConfig({ configPath: this.globals.config, cwd: this.cwd, env: this.env, tracer: this.tracer }),
-    );
+    this.#config ??= import('../config/loader.js')
+      .then((m) => m.loadConfig({ configPath: this.globals.config, cwd: this.cwd, env: this.env, tracer: this.tracer }))
+      .then((loaded) => {
+        // e.g. "written for configuration version 1 … run `opsctl config migrate`".
+        for (const warning of loaded.warnings) this.out.warning(warning);
+        return loaded;
+      });
     return this.#config;
   }
 

@@ -7,6 +7,20 @@ import { parseDuration } from '../core/parse.js';
  */
 export const CONFIG_VERSION = 2;
 
+/**
+ * Profile names appear in dotted key paths (`profiles.prod.redis.url`) and on command lines, so
+ * they are restricted to characters that need no quoting there.
+ */
+export const PROFILE_NAME_PATTERN = /^[A-Za-z0-9][A-Za-z0-9_-]*$/;
+
+// A value whose `${env:NAME}` variable is unset stays literal until a command selects its profile;
+// format checks skip it rather than report a problem that is really an unset variable.
+const ENV_REFERENCE = /\$\{env:[^}]*\}/;
+
+function urlWithScheme(schemes: readonly string[]) {
+  return (value: string) => ENV_REFERENCE.test(value) || schemes.some((scheme) => value.startsWith(`${scheme}://`));
+}
+
 /** Durations are written `"5s"`, `"250ms"`, `"1m"` or as a number of milliseconds. */
 export const durationSchema = z
   .union([z.string(), z.number()])
@@ -36,7 +50,11 @@ const tlsSchema = z
 export const redisSchema = z
   .object({
     mode: z.enum(['standalone', 'sentinel', 'cluster']).default('standalone').describe('Topology of the Redis deployment.'),
-    url: z.string().optional().describe('redis:// or rediss:// URL (standalone). Credentials may use ${env:NAME}.'),
+    url: z
+      .string()
+      .refine(urlWithScheme(['redis', 'rediss']), { message: 'expected a redis:// or rediss:// URL' })
+      .optional()
+      .describe('redis:// or rediss:// URL (standalone). Credentials may use ${env:NAME}.'),
     host: z.string().optional().describe('Host (standalone), when no url is given.'),
     port: z.number().int().min(1).max(65535).optional().describe('Port (standalone), when no url is given.'),
     db: z.number().int().min(0).optional().describe('Database number (standalone/sentinel).'),
@@ -89,7 +107,11 @@ export const redisSchema = z
 
 export const postgresSchema = z
   .object({
-    url: z.string().optional().describe('postgres:// URL. Credentials may use ${env:NAME}.'),
+    url: z
+      .string()
+      .refine(urlWithScheme(['postgres', 'postgresql']), { message: 'expected a postgres:// or postgresql:// URL' })
+      .optional()
+      .describe('postgres:// URL. Credentials may use ${env:NAME}.'),
     host: z.string().optional().describe('Host or Unix socket directory, when no url is given.'),
     port: z.number().int().min(1).max(65535).optional().describe('Port, when no url is given.'),
     database: z.string().optional().describe('Database name.'),
@@ -148,7 +170,12 @@ export const configSchema = z
     $schema: z.string().optional().describe('Path or URL of the JSON Schema, for editors.'),
     version: z.literal(CONFIG_VERSION).describe('Schema version of this file; `opsctl config migrate` upgrades older ones.'),
     defaultProfile: z.string().optional().describe('Profile used when neither --profile nor OPSCTL_PROFILE is given.'),
-    profiles: z.record(z.string(), profileSchema).describe('Named profiles.'),
+    profiles: z
+      .record(
+        z.string().regex(PROFILE_NAME_PATTERN, { message: 'profile names use letters, digits, "-" and "_"' }),
+        profileSchema,
+      )
+      .describe('Named profiles.'),
   })
   .strict()
   .superRefine((config, ctx) => {
