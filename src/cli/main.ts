@@ -1,11 +1,11 @@
-import { CommanderError } from 'commander';
+import type { CommanderError } from 'commander';
 import { systemClock } from '../core/clock.js';
 import { ERROR_CODES } from '../core/error-codes.js';
 import { OpsError, isOpsError } from '../core/errors.js';
 import { ExitCode } from '../core/exit-codes.js';
 import { secrets } from '../core/redact.js';
 import type { Runtime } from './context.js';
-import { buildProgram, targetGroup } from './program.js';
+import { isVersionOnly, packageVersion, targetGroup } from './argv.js';
 import { processIO, type IOStreams } from './ui/io.js';
 import type { Theme } from './ui/theme.js';
 
@@ -32,10 +32,17 @@ export async function main(argv: readonly string[], overrides: MainOverrides = {
     signal: overrides.signal ?? new AbortController().signal,
   };
 
+  // The most frequent scripted call, kept at bare-node speed (docs/benchmarks.md).
+  if (isVersionOnly(argv)) {
+    io.stdout.write(`${packageVersion()}\n`);
+    return ExitCode.Ok;
+  }
+
   let exitCode: number = ExitCode.Ok;
   let commanderText = '';
   try {
     const group = targetGroup(argv);
+    const { buildProgram } = await import('./program.js');
     const program = await buildProgram(runtime, {
       load: group === undefined ? [] : [group],
       onExitCode: (code) => (exitCode = code),
@@ -49,18 +56,24 @@ export async function main(argv: readonly string[], overrides: MainOverrides = {
       reportError(new OpsError('INTERRUPTED', 'interrupted', { hint: 'nothing half-done was left looking complete', cause: error }), io, debug, createTheme(io.colorStderr));
       return ExitCode.Interrupted;
     }
+    // Help and version are "errors" only to commander's exitOverride.
+    if (isCommanderError(error) && COMMANDER_SUCCESS.has(error.code)) return ExitCode.Ok;
     const { createTheme } = await import('./ui/theme.js');
     const theme = createTheme(io.colorStderr);
-    if (error instanceof CommanderError) return reportCommanderError(error, commanderText, io, theme);
+    if (isCommanderError(error)) return reportCommanderError(error, commanderText, io, theme);
     return reportError(error, io, debug, theme);
   }
 }
 
+const COMMANDER_SUCCESS = new Set(['commander.helpDisplayed', 'commander.version', 'commander.help']);
+
+// commander is imported lazily, so `instanceof CommanderError` is not available here.
+function isCommanderError(error: unknown): error is CommanderError {
+  const code: unknown = error instanceof Error ? (error as Error & { code?: unknown }).code : undefined;
+  return typeof code === 'string' && code.startsWith('commander.');
+}
+
 function reportCommanderError(error: CommanderError, text: string, io: IOStreams, theme: Theme): number {
-  // Help and version are "errors" only to commander's exitOverride.
-  if (error.code === 'commander.helpDisplayed' || error.code === 'commander.version' || error.code === 'commander.help') {
-    return ExitCode.Ok;
-  }
   const lines = (text || error.message).trim().split('\n');
   const suggestion = lines.find((line) => /^\(Did you mean/.test(line));
   const message = lines.filter((line) => line !== suggestion).join(' ').replace(/^error:\s*/, '');

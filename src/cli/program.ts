@@ -1,5 +1,5 @@
-import { readFileSync } from 'node:fs';
 import { Command, Option } from 'commander';
+import { packageVersion } from './argv.js';
 import type { CommandContext, GlobalOptions, Runtime } from './context.js';
 
 /**
@@ -27,29 +27,6 @@ export const GROUPS: readonly GroupSpec[] = [
 export type ActionFactory = <A extends unknown[]>(
   body: (ctx: CommandContext, ...args: A) => Promise<void>,
 ) => (...args: unknown[]) => Promise<void>;
-
-/** Global options that take a value: needed to find the group name before commander runs. */
-const VALUE_OPTIONS = new Set(['--profile', '--config', '-o', '--output']);
-
-/** The group a command line addresses (`opsctl --profile x config show` → `config`). */
-export function targetGroup(argv: readonly string[]): string | undefined {
-  for (let i = 0; i < argv.length; i += 1) {
-    const word = argv[i]!;
-    if (word === '--') return argv[i + 1];
-    if (VALUE_OPTIONS.has(word)) {
-      i += 1;
-      continue;
-    }
-    if (word.startsWith('-')) continue;
-    return word === 'help' ? argv[i + 1] : word;
-  }
-  return undefined;
-}
-
-export function packageVersion(): string {
-  const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
-  return pkg.version;
-}
 
 export interface BuildOptions {
   /** Load these groups' full trees (`'all'` for docs and completion). */
