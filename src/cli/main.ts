@@ -49,11 +49,14 @@ export async function main(argv: readonly string[], overrides: MainOverrides = {
       onCommanderError: (text) => (commanderText += text),
     });
     await program.parseAsync([...argv], { from: 'user' });
+    if (runtime.signal.aborted) throw runtime.signal.reason;
     return exitCode;
   } catch (error) {
     if (runtime.signal.aborted) {
       const { createTheme } = await import('./ui/theme.js');
-      reportError(new OpsError('INTERRUPTED', 'interrupted', { hint: 'nothing half-done was left looking complete', cause: error }), io, debug, createTheme(io.colorStderr));
+      const reason: unknown = runtime.signal.reason;
+      const interrupted = isOpsError(reason) ? reason : new OpsError('INTERRUPTED', 'interrupted', { cause: error });
+      reportError(interrupted, io, debug, createTheme(io.colorStderr));
       return ExitCode.Interrupted;
     }
     // Help and version are "errors" only to commander's exitOverride.
@@ -118,9 +121,11 @@ export async function run(): Promise<void> {
     interrupts += 1;
     if (interrupts > 1) process.exit(ExitCode.Interrupted);
     if (process.stderr.isTTY) process.stderr.write('\ninterrupting… (press Ctrl-C again to force)\n');
-    controller.abort(new OpsError('INTERRUPTED', `interrupted by ${signal}`));
+    controller.abort(new OpsError('INTERRUPTED', `interrupted by ${signal}`, { hint: 'run the command again when ready' }));
   };
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
   process.exitCode = await main(process.argv.slice(2), { signal: controller.signal });
+  // After an interrupt, cleanup gets a moment; anything still pending after that is abandoned.
+  if (controller.signal.aborted) setTimeout(() => process.exit(ExitCode.Interrupted), 2000).unref();
 }

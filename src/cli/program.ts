@@ -83,8 +83,10 @@ Exit codes: 0 ok, 1 failed, 2 usage/config error, 3 check found problems,
       const { CommandContext } = await import('./context.js');
       const ctx = new CommandContext(runtime, globals);
       try {
-        await body(ctx, ...(args.slice(0, -1) as never));
+        await untilAborted(body(ctx, ...(args.slice(0, -1) as never)), runtime.signal);
       } finally {
+        // On Ctrl-C this closes the connections under a command that did not watch the signal,
+        // so its pending work fails fast instead of running on to a timeout.
         await ctx.close();
       }
       if (ctx.exitCode !== 0) options.onExitCode?.(ctx.exitCode);
@@ -97,6 +99,20 @@ Exit codes: 0 ok, 1 failed, 2 usage/config error, 3 check found problems,
     }
   }
   return program;
+}
+
+/**
+ * Settles with `work`, or rejects with the abort reason as soon as `signal` fires. Commands that
+ * must clean up on Ctrl-C (backups, the dev stack) watch the signal themselves; this is the floor
+ * for those that need nothing more than their connections closed.
+ */
+function untilAborted<T>(work: Promise<T>, signal: AbortSignal): Promise<T> {
+  if (signal.aborted) return Promise.reject(signal.reason);
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = () => reject(signal.reason);
+    signal.addEventListener('abort', onAbort, { once: true });
+    work.then(resolve, reject).finally(() => signal.removeEventListener('abort', onAbort));
+  });
 }
 
 /** Appends an "Examples:" block to a command's help: every command shows at least one. */
