@@ -1,31 +1,22 @@
-import { mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { afterAll, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { jsonSchemaText } from '../../src/config/json-schema.js';
 import { runCli, spawnCli, type CliResult } from '../helpers/cli.js';
+import { useCaseDirs } from '../helpers/temp-dirs.js';
 
 // The config commands need no server: every test works on files in its own temporary directory,
 // through the same main() the binary runs.
-const root = mkdtempSync(path.join(tmpdir(), 'opsctl-config-cli-'));
-afterAll(() => rmSync(root, { recursive: true, force: true }));
-
-let dir: string;
-let counter = 0;
-beforeEach(() => {
-  counter += 1;
-  dir = path.join(root, `case-${counter}`);
-  mkdirSync(dir, { recursive: true });
-});
+const { root, dir: caseDir } = useCaseDirs('config-cli');
 
 const baseEnv = { PATH: process.env.PATH, HOME: root };
 
 function opsctl(argv: string[], extraEnv: NodeJS.ProcessEnv = {}, options: { tty?: boolean } = {}): Promise<CliResult> {
-  return runCli(argv, { cwd: dir, env: { ...baseEnv, ...extraEnv }, ...options });
+  return runCli(argv, { cwd: caseDir(), env: { ...baseEnv, ...extraEnv }, ...options });
 }
 
 function write(name: string, text: string): string {
-  const file = path.join(dir, name);
+  const file = path.join(caseDir(), name);
   writeFileSync(file, text);
   return file;
 }
@@ -159,9 +150,9 @@ describe('secrets never reach the output', () => {
   it('also in a fresh process, where no secret has been registered yet', async () => {
     write('opsctl.config.yaml', TEAM_CONFIG);
     const env = { ...baseEnv, PROD_REDIS_PASSWORD: ENV_PASSWORD };
-    expect((await spawnCli(['config', 'set', 'profiles.dev.redis.password', 'Other-Literal-555'], { cwd: dir, env })).code).toBe(0);
+    expect((await spawnCli(['config', 'set', 'profiles.dev.redis.password', 'Other-Literal-555'], { cwd: caseDir(), env })).code).toBe(0);
     for (const argv of [['config', 'show'], ['config', 'get', 'profiles.prod.redis.password'], ['config', 'diff'], ['--debug', 'config', 'show', '--resolved', '--profile', 'prod']]) {
-      const result = await spawnCli(argv, { cwd: dir, env });
+      const result = await spawnCli(argv, { cwd: caseDir(), env });
       expect(result.code, argv.join(' ')).toBe(0);
       for (const secret of [LITERAL_PASSWORD, ENV_PASSWORD, 'Other-Literal-555']) expect(result.stdout + result.stderr, argv.join(' ')).not.toContain(secret);
     }
@@ -231,7 +222,7 @@ describe('editing: set, history, diff, rollback', () => {
     expect(readFileSync(file, 'utf8')).toBe(TEAM_CONFIG);
     const after = JSON.parse((await opsctl(['config', 'history', '--json'])).stdout) as { change: string }[];
     expect(after.map((entry) => entry.change)).toEqual([`rollback to ${entries[0]!.id}`, 'set profiles.dev.redis.commandTimeout']);
-    expect(readdirSync(dir).filter((name) => name.endsWith('.tmp'))).toEqual([]);
+    expect(readdirSync(caseDir()).filter((name) => name.endsWith('.tmp'))).toEqual([]);
   });
 
   it('set refuses an invalid value and leaves the file alone', async () => {
@@ -327,7 +318,7 @@ describe('opsctl config init', () => {
     const created = await opsctl(['config', 'init', '--template', 'minimal', '--redis-url', 'redis://127.0.0.1:6390']);
     expect(created.code).toBe(0);
     expect(created.stderr).toContain('created opsctl.config.yaml from the minimal template (default profile "local")');
-    const text = readFileSync(path.join(dir, 'opsctl.config.yaml'), 'utf8');
+    const text = readFileSync(path.join(caseDir(), 'opsctl.config.yaml'), 'utf8');
     expect(text).toMatch(/^# opsctl configuration/);
     expect(text).toMatch(/^\$schema: .*opsctl\.schema\.json$/m);
     expect(text).toContain('url: redis://127.0.0.1:6390');
@@ -365,7 +356,7 @@ describe('opsctl config profiles and schema', () => {
     expect(printed.stdout).toBe(jsonSchemaText());
     const written = await opsctl(['config', 'schema', '--write', 'out/schema.json']);
     expect(written.code).toBe(0);
-    expect(readFileSync(path.join(dir, 'out', 'schema.json'), 'utf8')).toBe(jsonSchemaText());
+    expect(readFileSync(path.join(caseDir(), 'out', 'schema.json'), 'utf8')).toBe(jsonSchemaText());
   });
 
   it('every verb has an example in its help', async () => {

@@ -1,25 +1,16 @@
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { afterAll, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { interpolateEnv } from '../../src/config/interpolate.js';
 import { loadConfig, selectProfile, type LoadedConfig } from '../../src/config/loader.js';
 import { OpsError } from '../../src/core/errors.js';
 import { secrets } from '../../src/core/redact.js';
+import { useCaseDirs } from '../helpers/temp-dirs.js';
 
-const root = mkdtempSync(path.join(tmpdir(), 'opsctl-config-loader-'));
-afterAll(() => rmSync(root, { recursive: true, force: true }));
-
-let dir: string;
-let counter = 0;
-beforeEach(() => {
-  counter += 1;
-  dir = path.join(root, `case-${counter}`);
-  mkdirSync(dir, { recursive: true });
-});
+const { root, dir: caseDir } = useCaseDirs('config-loader');
 
 function write(relative: string, text: string): string {
-  const file = path.join(dir, relative);
+  const file = path.join(caseDir(), relative);
   mkdirSync(path.dirname(file), { recursive: true });
   writeFileSync(file, text);
   return file;
@@ -48,15 +39,15 @@ profiles:
 describe('finding the file', () => {
   it('searches from cwd upward and reports the format', async () => {
     const file = write('opsctl.config.yaml', 'version: 2\nprofiles: { dev: {} }\n');
-    mkdirSync(path.join(dir, 'a', 'b'), { recursive: true });
-    const loaded = await loadConfig({ cwd: path.join(dir, 'a', 'b'), env: { HOME: root } });
+    mkdirSync(path.join(caseDir(), 'a', 'b'), { recursive: true });
+    const loaded = await loadConfig({ cwd: path.join(caseDir(), 'a', 'b'), env: { HOME: root } });
     expect(loaded).toMatchObject({ filepath: file, format: 'yaml' });
   });
 
   it('stops at the home directory', async () => {
     write('opsctl.config.yaml', 'version: 2\nprofiles: { dev: {} }\n');
-    mkdirSync(path.join(dir, 'home', 'project'), { recursive: true });
-    const error = await failure(() => loadConfig({ cwd: path.join(dir, 'home', 'project'), env: { HOME: path.join(dir, 'home') } }));
+    mkdirSync(path.join(caseDir(), 'home', 'project'), { recursive: true });
+    const error = await failure(() => loadConfig({ cwd: path.join(caseDir(), 'home', 'project'), env: { HOME: path.join(caseDir(), 'home') } }));
     expect(error.code).toBe('CONFIG_NOT_FOUND');
     expect(error.exitCode).toBe(2);
   });
@@ -69,7 +60,7 @@ describe('finding the file', () => {
     ['package.json', '{ "name": "x", "opsctl": { "version": 2, "profiles": { "rc": {} } } }', 'package.json'],
   ])('reads %s', async (name, text, format) => {
     write(name, text);
-    const loaded = await loadConfig({ cwd: dir, env: { HOME: root } });
+    const loaded = await loadConfig({ cwd: caseDir(), env: { HOME: root } });
     expect(loaded.format).toBe(format);
     expect(Object.keys(loaded.config.profiles)).toEqual(['rc']);
   });
@@ -77,23 +68,23 @@ describe('finding the file', () => {
   it('skips a package.json without an opsctl key', async () => {
     write('package.json', '{ "name": "x" }');
     const file = write('.opsctlrc.yaml', 'version: 2\nprofiles: { dev: {} }\n');
-    expect((await loadConfig({ cwd: dir, env: { HOME: root } })).filepath).toBe(file);
+    expect((await loadConfig({ cwd: caseDir(), env: { HOME: root } })).filepath).toBe(file);
   });
 
   it('--config loads exactly that file and fails when it is missing', async () => {
     const file = write('elsewhere/custom.yaml', 'version: 2\nprofiles: { custom: {} }\n');
     write('opsctl.config.yaml', 'version: 2\nprofiles: { dev: {} }\n');
-    expect((await loadConfig({ cwd: dir, configPath: 'elsewhere/custom.yaml', env: {} })).filepath).toBe(file);
-    const error = await failure(() => loadConfig({ cwd: dir, configPath: 'nope.yaml', env: {} }));
+    expect((await loadConfig({ cwd: caseDir(), configPath: 'elsewhere/custom.yaml', env: {} })).filepath).toBe(file);
+    const error = await failure(() => loadConfig({ cwd: caseDir(), configPath: 'nope.yaml', env: {} }));
     expect(error.code).toBe('CONFIG_NOT_FOUND');
-    expect(error.message).toContain(path.join(dir, 'nope.yaml'));
+    expect(error.message).toContain(path.join(caseDir(), 'nope.yaml'));
   });
 });
 
 describe('syntax errors', () => {
   it('YAML: file:line:col', async () => {
     const file = write('opsctl.config.yaml', 'version: 2\nprofiles:\n  dev:\n    redis: { url: "redis://x"\n  prod: {}\n');
-    const error = await failure(() => loadConfig({ cwd: dir, env: { HOME: root } }));
+    const error = await failure(() => loadConfig({ cwd: caseDir(), env: { HOME: root } }));
     expect(error.code).toBe('CONFIG_PARSE');
     expect(error.exitCode).toBe(2);
     expect(error.message).toMatch(new RegExp(`^${file.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')}:5:\\d+: `));
@@ -102,21 +93,21 @@ describe('syntax errors', () => {
 
   it('YAML: duplicate keys', async () => {
     write('opsctl.config.yaml', 'version: 2\nversion: 2\nprofiles: {}\n');
-    const error = await failure(() => loadConfig({ cwd: dir, env: { HOME: root } }));
+    const error = await failure(() => loadConfig({ cwd: caseDir(), env: { HOME: root } }));
     expect(error.code).toBe('CONFIG_PARSE');
     expect(error.message).toMatch(/opsctl\.config\.yaml:2:1: Map keys must be unique/);
   });
 
   it('JSON: line:col from the parser offset', async () => {
     write('opsctl.config.json', '{\n  "version": 2,\n  "profiles": {},\n}\n');
-    const error = await failure(() => loadConfig({ cwd: dir, env: { HOME: root } }));
+    const error = await failure(() => loadConfig({ cwd: caseDir(), env: { HOME: root } }));
     expect(error.code).toBe('CONFIG_PARSE');
     expect(error.message).toMatch(/opsctl\.config\.json:4:1: /);
   });
 
   it('an invalid file fails with every problem in details.problems', async () => {
     write('opsctl.config.yaml', 'version: 2\nprofiles:\n  dev:\n    redis: { url: "redis://x", prot: 1, mode: x }\n');
-    const error = await failure(() => loadConfig({ cwd: dir, env: { HOME: root } }));
+    const error = await failure(() => loadConfig({ cwd: caseDir(), env: { HOME: root } }));
     expect(error.code).toBe('CONFIG_INVALID');
     expect(error.exitCode).toBe(2);
     const problems = (error.details as { problems: { path: string }[] }).problems;
@@ -126,7 +117,7 @@ describe('syntax errors', () => {
 
   it('a version newer than known is CONFIG_MIGRATION', async () => {
     write('opsctl.config.yaml', 'version: 9\nprofiles: {}\n');
-    const error = await failure(() => loadConfig({ cwd: dir, env: { HOME: root } }));
+    const error = await failure(() => loadConfig({ cwd: caseDir(), env: { HOME: root } }));
     expect(error.code).toBe('CONFIG_MIGRATION');
     expect(error.message).toContain('version 9 is newer');
   });
@@ -149,13 +140,13 @@ describe('${env:NAME} interpolation', () => {
 
   it('an unset variable of another profile does not stop the selected one', async () => {
     write('opsctl.config.yaml', TWO_PROFILES);
-    const loaded = await loadConfig({ cwd: dir, env: { HOME: root } });
+    const loaded = await loadConfig({ cwd: caseDir(), env: { HOME: root } });
     expect(selectProfile(loaded, { profile: 'dev', env: {} }).name).toBe('dev');
   });
 
   it('selecting a profile with an unset variable names the variable and the key path', async () => {
     write('opsctl.config.yaml', TWO_PROFILES);
-    const loaded = await loadConfig({ cwd: dir, env: { HOME: root, PROD_PG_PASSWORD: 'pg-secret-1' } });
+    const loaded = await loadConfig({ cwd: caseDir(), env: { HOME: root, PROD_PG_PASSWORD: 'pg-secret-1' } });
     const error = await failure(() => selectProfile(loaded, { profile: 'prod', env: {} }));
     expect(error.code).toBe('CONFIG_ENV_UNSET');
     expect(error.exitCode).toBe(2);
@@ -166,7 +157,7 @@ describe('${env:NAME} interpolation', () => {
   it('registers interpolated secrets so they are redacted everywhere', async () => {
     write('opsctl.config.yaml', TWO_PROFILES);
     const env = { HOME: root, PROD_REDIS_PASSWORD: 'redis-pw-4711', PROD_PG_PASSWORD: 'p%40ss-0815' };
-    const loaded = await loadConfig({ cwd: dir, env });
+    const loaded = await loadConfig({ cwd: caseDir(), env });
     const prod = selectProfile(loaded, { profile: 'prod', env });
     expect(prod.profile.redis?.url).toBe('redis://:redis-pw-4711@redis.prod:6379');
     expect(secrets.redact('auth failed for redis-pw-4711')).toBe('auth failed for ****');
@@ -178,7 +169,7 @@ describe('${env:NAME} interpolation', () => {
 describe('profile selection', () => {
   async function config(text: string): Promise<LoadedConfig> {
     write('opsctl.config.yaml', text);
-    return loadConfig({ cwd: dir, env: { HOME: root } });
+    return loadConfig({ cwd: caseDir(), env: { HOME: root } });
   }
   const THREE = 'version: 2\ndefaultProfile: b\nprofiles:\n  a: {}\n  b: {}\n  c: {}\n';
 

@@ -1,23 +1,14 @@
-import { chmodSync, existsSync, lstatSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { chmodSync, existsSync, lstatSync, readFileSync, readdirSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { afterAll, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { listHistory, readHistoryContent } from '../../src/config/history.js';
 import { loadConfig } from '../../src/config/loader.js';
 import { formatKeyPath, parseKeyPath } from '../../src/config/paths.js';
 import { getConfigValue, parseValueArgument, setConfigValue, unsetConfigValue, upsertProfile } from '../../src/config/store.js';
 import { OpsError } from '../../src/core/errors.js';
+import { useCaseDirs } from '../helpers/temp-dirs.js';
 
-const root = mkdtempSync(path.join(tmpdir(), 'opsctl-config-store-'));
-afterAll(() => rmSync(root, { recursive: true, force: true }));
-
-let dir: string;
-let counter = 0;
-beforeEach(() => {
-  counter += 1;
-  dir = path.join(root, `case-${counter}`);
-  mkdirSync(dir, { recursive: true });
-});
+const { root, dir: caseDir } = useCaseDirs('config-store');
 
 const env = { HOME: root };
 const NOW = Date.UTC(2025, 0, 2, 3, 4, 5, 678);
@@ -41,7 +32,7 @@ profiles:
 `;
 
 function write(name: string, text: string): string {
-  const file = path.join(dir, name);
+  const file = path.join(caseDir(), name);
   writeFileSync(file, text);
   return file;
 }
@@ -92,16 +83,16 @@ describe('config set values', () => {
 describe('get and set', () => {
   it('gets written values, list items and defaults', async () => {
     write('opsctl.config.yaml', COMMENTED);
-    expect(await getConfigValue({ cwd: dir, env }, 'profiles.dev.redis.cluster.nodes.1.port')).toMatchObject({ value: 7001, origin: 'file' });
-    expect(await getConfigValue({ cwd: dir, env }, 'profiles.dev.redis.keyPrefix')).toMatchObject({ value: 'opsctl:', origin: 'default' });
-    const error = await failure(() => getConfigValue({ cwd: dir, env }, 'profiles.dev.redis.mdoe'));
+    expect(await getConfigValue({ cwd: caseDir(), env }, 'profiles.dev.redis.cluster.nodes.1.port')).toMatchObject({ value: 7001, origin: 'file' });
+    expect(await getConfigValue({ cwd: caseDir(), env }, 'profiles.dev.redis.keyPrefix')).toMatchObject({ value: 'opsctl:', origin: 'default' });
+    const error = await failure(() => getConfigValue({ cwd: caseDir(), env }, 'profiles.dev.redis.mdoe'));
     expect(error.code).toBe('CONFIG_PATH_UNKNOWN');
     expect(error.hint).toBe('did you mean profiles.dev.redis.mode?');
   });
 
   it('sets a value in YAML keeping comments, writes history, validates first', async () => {
     const file = write('opsctl.config.yaml', COMMENTED);
-    const result = await setConfigValue({ cwd: dir, env, now: NOW, path: 'profiles.dev.redis.cluster.nodes.0.port', value: 7100 });
+    const result = await setConfigValue({ cwd: caseDir(), env, now: NOW, path: 'profiles.dev.redis.cluster.nodes.0.port', value: 7100 });
     expect(result).toMatchObject({ filepath: file, changed: true, previous: 7000 });
     const text = readFileSync(file, 'utf8');
     expect(text).toContain('- { host: a, port: 7100 }');
@@ -112,10 +103,10 @@ describe('get and set', () => {
       expect.objectContaining({ id: `20250102T030405678Z-${result.history!.sha256.slice(0, 7)}`, change: 'set profiles.dev.redis.cluster.nodes.0.port', command: 'config set', file: 'opsctl.config.yaml' }),
     ]);
     expect(await readHistoryContent(file, history[0]!)).toBe(COMMENTED);
-    expect(statSync(path.join(dir, '.opsctl', 'config-history')).mode & 0o777).toBe(0o700);
+    expect(statSync(path.join(caseDir(), '.opsctl', 'config-history')).mode & 0o777).toBe(0o700);
 
     // An invalid result is refused and nothing changes.
-    const error = await failure(() => setConfigValue({ cwd: dir, env, now: NOW, path: 'profiles.dev.redis.mode', value: 'sentinal' }));
+    const error = await failure(() => setConfigValue({ cwd: caseDir(), env, now: NOW, path: 'profiles.dev.redis.mode', value: 'sentinal' }));
     expect(error.code).toBe('CONFIG_INVALID');
     expect(error.message).toContain('profiles.dev.redis.mode');
     expect(readFileSync(file, 'utf8')).toBe(text);
@@ -124,10 +115,10 @@ describe('get and set', () => {
 
   it('creates missing mappings, keeps a string that looks like a number quoted, and appends to lists', async () => {
     const file = write('opsctl.config.yaml', COMMENTED);
-    await setConfigValue({ cwd: dir, env, now: NOW, path: 'profiles.dev.postgres.database', value: '0042' });
-    await setConfigValue({ cwd: dir, env, now: NOW, path: 'profiles.dev.doctor.redisLatencyWarn', value: '20ms' });
-    await setConfigValue({ cwd: dir, env, now: NOW, path: 'profiles.dev.redis.cluster.nodes.2', value: { host: 'c', port: 7002 } });
-    const loaded = await loadConfig({ cwd: dir, env });
+    await setConfigValue({ cwd: caseDir(), env, now: NOW, path: 'profiles.dev.postgres.database', value: '0042' });
+    await setConfigValue({ cwd: caseDir(), env, now: NOW, path: 'profiles.dev.doctor.redisLatencyWarn', value: '20ms' });
+    await setConfigValue({ cwd: caseDir(), env, now: NOW, path: 'profiles.dev.redis.cluster.nodes.2', value: { host: 'c', port: 7002 } });
+    const loaded = await loadConfig({ cwd: caseDir(), env });
     expect(loaded.config.profiles.dev?.postgres?.database).toBe('0042');
     expect(loaded.config.profiles.dev?.doctor?.redisLatencyWarn).toBe('20ms');
     expect(loaded.config.profiles.dev?.redis?.cluster?.nodes).toHaveLength(3);
@@ -140,36 +131,36 @@ describe('get and set', () => {
 
   it('refuses paths through scalars and list indexes out of range', async () => {
     write('opsctl.config.yaml', COMMENTED);
-    const throughScalar = await failure(() => setConfigValue({ cwd: dir, env, path: 'profiles.dev.redis.url.host', value: 'x' }));
+    const throughScalar = await failure(() => setConfigValue({ cwd: caseDir(), env, path: 'profiles.dev.redis.url.host', value: 'x' }));
     expect(throughScalar.code).toBe('CONFIG_PATH_UNKNOWN');
     expect(throughScalar.message).toBe('profiles.dev.redis.url: holds a string, not a mapping');
-    const outOfRange = await failure(() => setConfigValue({ cwd: dir, env, path: 'profiles.dev.redis.cluster.nodes.5.port', value: 1 }));
+    const outOfRange = await failure(() => setConfigValue({ cwd: caseDir(), env, path: 'profiles.dev.redis.cluster.nodes.5.port', value: 1 }));
     expect(outOfRange.message).toBe('profiles.dev.redis.cluster.nodes.5: the list has 2 items: use an index from 0 to 2');
   });
 
   it('edits JSON files as 2-space JSON and package.json under "opsctl" only', async () => {
     const json = write('opsctl.config.json', '{"version":2,"profiles":{"dev":{"redis":{"url":"redis://x:1"}}}}');
-    await setConfigValue({ cwd: dir, env, path: 'profiles.dev.protected', value: true });
+    await setConfigValue({ cwd: caseDir(), env, path: 'profiles.dev.protected', value: true });
     expect(readFileSync(json, 'utf8')).toBe(
       '{\n  "version": 2,\n  "profiles": {\n    "dev": {\n      "redis": {\n        "url": "redis://x:1"\n      },\n      "protected": true\n    }\n  }\n}\n',
     );
-    await unsetConfigValue({ cwd: dir, env, path: 'profiles.dev.protected' });
+    await unsetConfigValue({ cwd: caseDir(), env, path: 'profiles.dev.protected' });
     expect(JSON.parse(readFileSync(json, 'utf8'))).toEqual({ version: 2, profiles: { dev: { redis: { url: 'redis://x:1' } } } });
   });
 
   it('keeps a symlinked file a symlink and the file mode as it was', async () => {
     const real = write('shared.yaml', COMMENTED);
-    symlinkSync(real, path.join(dir, 'opsctl.config.yaml'));
+    symlinkSync(real, path.join(caseDir(), 'opsctl.config.yaml'));
     chmodSync(real, 0o600);
-    await setConfigValue({ cwd: dir, env, path: 'profiles.dev.protected', value: true });
-    expect(lstatSync(path.join(dir, 'opsctl.config.yaml')).isSymbolicLink()).toBe(true);
+    await setConfigValue({ cwd: caseDir(), env, path: 'profiles.dev.protected', value: true });
+    expect(lstatSync(path.join(caseDir(), 'opsctl.config.yaml')).isSymbolicLink()).toBe(true);
     expect(readFileSync(real, 'utf8')).toContain('protected: true');
     expect(statSync(real).mode & 0o777).toBe(0o600);
   });
 
   it('refuses to edit JS configuration', async () => {
     write('opsctl.config.mjs', 'export default { version: 2, profiles: { dev: {} } };\n');
-    const error = await failure(() => setConfigValue({ cwd: dir, env, path: 'profiles.dev.protected', value: true }));
+    const error = await failure(() => setConfigValue({ cwd: caseDir(), env, path: 'profiles.dev.protected', value: true }));
     expect(error.code).toBe('CONFIG_READ_ONLY');
     expect(error.exitCode).toBe(2);
   });
@@ -179,9 +170,9 @@ describe('upsertProfile (used by `opsctl dev up`)', () => {
   const profile = { description: 'local', redis: { url: 'redis://127.0.0.1:7001' }, postgres: { url: 'postgres://postgres@127.0.0.1:7002/postgres' } };
 
   it('creates opsctl.config.yaml with the profile as default when there is no file', async () => {
-    const result = await upsertProfile({ cwd: dir, env, name: 'dev', profile });
-    expect(result).toEqual({ filepath: path.join(dir, 'opsctl.config.yaml'), created: true });
-    const loaded = await loadConfig({ cwd: dir, env });
+    const result = await upsertProfile({ cwd: caseDir(), env, name: 'dev', profile });
+    expect(result).toEqual({ filepath: path.join(caseDir(), 'opsctl.config.yaml'), created: true });
+    const loaded = await loadConfig({ cwd: caseDir(), env });
     expect(loaded.config.defaultProfile).toBe('dev');
     expect(loaded.config.profiles.dev?.redis?.url).toBe('redis://127.0.0.1:7001');
     expect(readFileSync(result.filepath, 'utf8')).toMatch(/^\$schema: .*schema\/opsctl\.schema\.json$/m);
@@ -189,29 +180,29 @@ describe('upsertProfile (used by `opsctl dev up`)', () => {
 
   it('replaces the profile in an existing file, keeping comments and other profiles', async () => {
     const file = write('opsctl.config.yaml', COMMENTED.replace('profiles:\n', 'profiles:\n  prod:\n    redis: { url: "redis://prod:6379" } # production\n'));
-    const result = await upsertProfile({ cwd: dir, env, name: 'dev', profile, now: NOW });
+    const result = await upsertProfile({ cwd: caseDir(), env, name: 'dev', profile, now: NOW });
     expect(result).toEqual({ filepath: file, created: false });
     const text = readFileSync(file, 'utf8');
     expect(text).toContain('# Team configuration');
     expect(text).toContain('# production');
     expect(text).toContain('url: redis://127.0.0.1:7001 # local server');
     expect(text).not.toContain('cluster');
-    const loaded = await loadConfig({ cwd: dir, env });
+    const loaded = await loadConfig({ cwd: caseDir(), env });
     expect(Object.keys(loaded.config.profiles)).toEqual(['prod', 'dev']);
     expect((await listHistory(file))[0]).toMatchObject({ command: 'dev up', change: 'upsert profile dev' });
   });
 
   it('creates the --config file when it does not exist yet', async () => {
-    const result = await upsertProfile({ cwd: dir, configPath: 'conf/local.json', env, name: 'dev', profile });
+    const result = await upsertProfile({ cwd: caseDir(), configPath: 'conf/local.json', env, name: 'dev', profile });
     expect(result.created).toBe(true);
-    expect(result.filepath).toBe(path.join(dir, 'conf', 'local.json'));
+    expect(result.filepath).toBe(path.join(caseDir(), 'conf', 'local.json'));
     expect(JSON.parse(readFileSync(result.filepath, 'utf8'))).toMatchObject({ version: 2, defaultProfile: 'dev' });
   });
 
   it('never leaves temporary files behind', async () => {
-    await upsertProfile({ cwd: dir, env, name: 'dev', profile });
-    await upsertProfile({ cwd: dir, env, name: 'other', profile });
-    expect(readdirSync(dir).filter((name) => name.endsWith('.tmp'))).toEqual([]);
-    expect(existsSync(path.join(dir, '.opsctl', 'config-history'))).toBe(true);
+    await upsertProfile({ cwd: caseDir(), env, name: 'dev', profile });
+    await upsertProfile({ cwd: caseDir(), env, name: 'other', profile });
+    expect(readdirSync(caseDir()).filter((name) => name.endsWith('.tmp'))).toEqual([]);
+    expect(existsSync(path.join(caseDir(), '.opsctl', 'config-history'))).toBe(true);
   });
 });
