@@ -2,10 +2,12 @@ import type { Redis, Cluster } from 'ioredis';
 import type { Pool } from 'pg';
 import { systemClock, type Clock } from '../core/clock.js';
 import { OpsError } from '../core/errors.js';
+import type { ProgressReporter } from '../core/progress.js';
 import { silentTracer, streamTracer, type Tracer } from '../core/trace.js';
 import type { LoadedConfig, SelectedProfile } from '../config/loader.js';
 import type { IOStreams } from './ui/io.js';
 import { Output, resolveFormat } from './ui/output.js';
+import { terminalProgress } from './ui/progress.js';
 import { createPrompter, type Prompter } from './ui/prompt.js';
 import { createTheme, type Theme } from './ui/theme.js';
 
@@ -51,6 +53,8 @@ export class CommandContext {
   readonly out: Output;
   readonly prompter: Prompter;
   readonly tracer: Tracer;
+  /** Progress of long work: bar/spinner on a terminal's stderr, a periodic line elsewhere. */
+  readonly progress: ProgressReporter;
   /** Set by a command that succeeded but must report a non-zero status (exit 3 for checks). */
   exitCode = 0;
 
@@ -71,6 +75,7 @@ export class CommandContext {
     this.out = new Output(runtime.io, resolveFormat(globals), this.theme, globals.quiet === true);
     this.prompter = createPrompter(runtime.io, { noInput: globals.input === false });
     this.tracer = globals.debug === true ? streamTracer((line) => runtime.io.stderr.write(line)) : silentTracer;
+    this.progress = terminalProgress({ io: runtime.io, clock: this.clock, quiet: globals.quiet === true });
   }
 
   /** `--verbose` detail on stderr. */
