@@ -33,3 +33,14 @@ export function packageVersion(): string {
 export function isVersionOnly(argv: readonly string[]): boolean {
   return argv.length === 1 && (argv[0] === '--version' || argv[0] === '-V');
 }
+
+/**
+ * `--yes=<profile>` → `--yes-profile <profile>`: confirms destructive steps on that protected
+ * profile only. Rewritten before parsing so `--yes` stays a plain flag.
+ */
+export function expandYesProfile(argv: readonly string[]): string[] {
+  return argv.flatMap((word) => {
+    const match = /^--yes=(.+)$/.exec(word);
+    return match === null ? [word] : ['--yes-profile', match[1]!];
+  });
+}

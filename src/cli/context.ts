@@ -23,6 +23,8 @@ export interface GlobalOptions {
   color?: boolean;
   input?: boolean;
   yes?: boolean;
+  /** `--yes=<profile>`: confirms destructive steps on that (protected) profile only. */
+  yesProfile?: string;
 }
 
 /** What main hands every command: the process's streams and environment, swappable in tests. */
@@ -103,7 +105,7 @@ export class CommandContext {
     return this.#profile;
   }
 
-  /** The profile's Redis client (connected), closed when the command ends. */
+  /** The profile's shared Redis client (connected, from its RedisManager), closed when the command ends. */
   redis(): Promise<RedisClient> {
     this.#redis ??= (async () => {
       const selected = await this.profile();
@@ -112,13 +114,14 @@ export class CommandContext {
           hint: `add profiles.${selected.name}.redis to ${selected.filepath}`,
         });
       }
-      const { createRedisClient } = await import('../redis/connection.js');
-      const client = await createRedisClient(selected.profile.redis, {
+      // Through the manager (src/redis/pool.ts): the one way opsctl gets Redis clients.
+      const { createRedisManager } = await import('../redis/pool.js');
+      const manager = createRedisManager(selected.profile.redis, {
         configKey: `profiles.${selected.name}.redis`,
         tracer: this.tracer,
       });
-      this.onClose(() => client.quit().then(() => undefined, () => client.disconnect()));
-      return client;
+      this.onClose(() => manager.close());
+      return manager.shared();
     })();
     return this.#redis;
   }
@@ -144,12 +147,34 @@ export class CommandContext {
   }
 
   /**
-   * Asks before a destructive step. `--yes` answers for scripts; without a terminal and without
-   * `--yes` it fails naming the flag.
+   * Asks before a destructive step, after stating its measured impact ("deletes 12,408 keys").
+   * `--yes` answers for scripts; without a terminal and without `--yes` it fails naming the flag.
+   *
+   * With `onProfile`, the step acts on the selected profile's servers: a profile marked
+   * `protected: true` then needs its name typed (or `--yes=<profile>` in scripts, where a bare
+   * `--yes` is refused), and the profile is named in words that survive NO_COLOR.
    */
-  async confirm(message: string): Promise<void> {
-    if (this.globals.yes === true) return;
-    const accepted = await this.prompter.confirm(message, { default: false, flag: '--yes' });
+  async confirm(message: string, options: { impact?: string; onProfile?: boolean } = {}): Promise<void> {
+    const selected = options.onProfile === true ? await this.profile() : undefined;
+    const guarded = selected !== undefined && selected.profile.protected;
+    const target = selected === undefined ? '' : `${guarded ? 'PROTECTED profile' : 'profile'} "${selected.name}": `;
+    if (options.impact !== undefined) this.out.message(`${this.theme.warn(target || 'impact: ')}${target === '' ? '' : 'impact: '}${options.impact}`);
+
+    if (guarded) {
+      const name = selected.name;
+      if (this.globals.yesProfile === name) return;
+      if (this.globals.yesProfile !== undefined) {
+        throw new OpsError('USAGE', `--yes=${this.globals.yesProfile} does not match the protected profile "${name}"`, { hint: `pass --yes=${name}` });
+      }
+      if (this.globals.yes === true && !this.prompter.interactive) {
+        throw new OpsError('INPUT_REQUIRED', `profile "${name}" is protected: a bare --yes is not enough`, { hint: `pass --yes=${name}` });
+      }
+      const typed = await this.prompter.input(`${message} Type the profile name "${name}" to continue:`, { flag: `--yes=${name}` });
+      if (typed.trim() !== name) throw new OpsError('INTERRUPTED', 'cancelled: the name typed does not match', { hint: 'nothing was changed' });
+      return;
+    }
+    if (this.globals.yes === true || this.globals.yesProfile !== undefined) return;
+    const accepted = await this.prompter.confirm(`${target}${message}`, { default: false, flag: '--yes' });
     if (!accepted) throw new OpsError('INTERRUPTED', 'cancelled', { hint: 'nothing was changed' });
   }
 
