@@ -1,5 +1,5 @@
 import { dirname, resolve } from 'node:path';
-import type { Command } from 'commander';
+import { InvalidArgumentError, type Command } from 'commander';
 import type { DevOptions, DevServiceStatus } from '../../dev/stack.js';
 import type { CommandContext } from '../context.js';
 import { withExamples, type ActionFactory } from '../program.js';
@@ -100,7 +100,34 @@ export function register(command: Command, action: ActionFactory): void {
       ),
     ['opsctl dev reset --dry-run', 'opsctl dev reset --yes && opsctl dev up'],
   );
+  withExamples(
+    command
+      .command('seed')
+      .description('Fill the profile\'s PostgreSQL with deterministic mock data (schema "app", with personal data)')
+      .option('--users <n>', 'number of users to generate', positiveInt, 100)
+      .option('--seed <n>', 'random seed: the same seed gives the same rows', positiveInt, 1)
+      .action(
+        action(async (ctx, options: { users: number; seed: number }) => {
+          const { existingSeedRows, seedDevData } = await import('../../dev/seed.js');
+          const pool = await ctx.pg();
+          const existing = await existingSeedRows(pool);
+          if (existing > 0) {
+            await ctx.confirm('Replace the existing mock data?', { impact: `replaces ${existing.toLocaleString('en-US')} rows in schema "app"`, onProfile: true });
+          }
+          const result = await seedDevData(pool, { users: options.users, seed: options.seed, progress: ctx.progress, signal: ctx.signal });
+          ctx.out.object(result, (r) => `seeded schema "${r.schema}" with seed ${r.seed}: ${r.rows.users} users, ${r.rows.orders} orders, ${r.rows.support_tickets} support tickets`);
+        }),
+      ),
+    ['opsctl dev seed', 'opsctl dev seed --users 10000 --seed 42 --yes'],
+  );
 }
+
+function positiveInt(value: string): number {
+  const parsed = Number(value);
+  if (!Number.isInteger(parsed) || parsed < 1) throw new InvalidArgumentError('expected a whole number of at least 1');
+  return parsed;
+}
+
 
 /**
  * The project root: the configuration file's directory, else the working directory. Only the
