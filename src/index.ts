@@ -30,6 +30,16 @@ export { loadConfig, selectProfile, type LoadedConfig, type SelectedProfile, typ
 
 // Connections.
 export { createRedisClient, describeRedisTarget, type RedisClient, type CreateRedisClientOptions } from './redis/connection.js';
+export {
+  createRedisManager,
+  RedisManager,
+  type CreateRedisManagerOptions,
+  type RedisFailoverEvent,
+  type RedisLease,
+  type RedisPoolSettings,
+  type RedisPoolStats,
+} from './redis/pool.js';
+export { classifyRedisFailure, runRead, runWrite, type FailoverPolicyOptions, type RedisClientSource, type RedisFailureKind } from './redis/failover-policy.js';
 export { createPgPool, describePgTarget, type CreatePgPoolOptions } from './postgres/connection.js';
 
 // Health checks.

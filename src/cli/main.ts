@@ -5,7 +5,7 @@ import { OpsError, isOpsError } from '../core/errors.js';
 import { ExitCode } from '../core/exit-codes.js';
 import { secrets } from '../core/redact.js';
 import type { Runtime } from './context.js';
-import { isVersionOnly, packageVersion, targetGroup } from './argv.js';
+import { expandYesProfile, isVersionOnly, packageVersion, targetGroup } from './argv.js';
 import { processIO, type IOStreams } from './ui/io.js';
 import type { Theme } from './ui/theme.js';
 
@@ -48,7 +48,7 @@ export async function main(argv: readonly string[], overrides: MainOverrides = {
       onExitCode: (code) => (exitCode = code),
       onCommanderError: (text) => (commanderText += text),
     });
-    await program.parseAsync([...argv], { from: 'user' });
+    await program.parseAsync(expandYesProfile(argv), { from: 'user' });
     if (runtime.signal.aborted) throw runtime.signal.reason;
     return exitCode;
   } catch (error) {

@@ -21,6 +21,8 @@ export const GROUPS: readonly GroupSpec[] = [
   { name: 'config', summary: 'Create, validate, show, edit, version and migrate the configuration', load: () => import('./commands/config.js') },
   { name: 'doctor', summary: 'Check configuration, Redis, PostgreSQL and tools; one line of remedy per problem', load: () => import('./commands/doctor.js') },
   { name: 'dev', summary: 'Run a local Redis + PostgreSQL stack for development', load: () => import('./commands/dev.js') },
+  { name: 'redis', summary: 'Redis deployment: ping, info, health, latency, topology, keys, memory, slowlog, clients, cluster check, failover', load: () => import('./commands/redis.js') },
+  { name: 'backup', summary: 'Encrypted, verified backups of PostgreSQL into a repository: init, run, list, show, verify, runs', load: () => import('./commands/backup.js') },
 ];
 
 /** Wraps a command body: builds the context from the parsed flags, runs, closes connections. */
@@ -59,7 +61,10 @@ export async function buildProgram(runtime: Runtime, options: BuildOptions): Pro
     .addOption(new Option('--debug', 'trace Redis commands, SQL, child processes and stack traces on stderr'))
     .addOption(new Option('--no-color', 'disable colour (also NO_COLOR=1)'))
     .addOption(new Option('--no-input', 'never prompt; fail instead and name the flag to pass'))
-    .addOption(new Option('-y, --yes', 'answer yes to confirmations (for scripts)'));
+    .addOption(new Option('-y, --yes', 'answer yes to confirmations (for scripts); --yes=<profile> for a protected profile'))
+    // `--yes=<profile>` arrives here (see expandYesProfile): an optional value on --yes itself
+    // would swallow the next positional argument.
+    .addOption(new Option('--yes-profile <name>').hideHelp());
 
   program.addHelpText(
     'after',

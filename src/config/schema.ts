@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { parseDuration } from '../core/parse.js';
+import { parseDuration, parseSize } from '../core/parse.js';
 
 /**
  * The one configuration schema. The JSON Schema users point their editor at
@@ -47,6 +47,33 @@ const tlsSchema = z
   })
   .strict();
 
+/** Byte sizes are written `"1MiB"`, `"512kb"` or as a number of bytes. */
+const sizeSchema = z
+  .union([z.string(), z.number()])
+  .refine((value) => parseSize(value) !== undefined, { message: 'expected a size such as "1MiB", "512kb" or a number of bytes' })
+  .describe('A size: "1MiB", "512kb", "2GB" or a number of bytes.');
+
+/**
+ * Thresholds of `opsctl redis health` and of the Redis checks of `opsctl doctor`. Every field is
+ * optional: an unset one falls back to the older `doctor.redisLatencyWarn` /
+ * `doctor.redisMemoryWarnRatio` where those exist, then to the default named in its description.
+ */
+export const redisHealthSchema = z
+  .object({
+    latencyWarn: durationSchema.optional().describe('Warn when the median PING round trip is slower (default 50ms).'),
+    latencyFail: durationSchema.optional().describe('Fail when the median PING round trip is slower (default 500ms).'),
+    memoryWarnRatio: z.number().min(0).max(1).optional().describe('Warn when used_memory / maxmemory exceeds this (default 0.8).'),
+    memoryFailRatio: z.number().min(0).max(1).optional().describe('Fail when used_memory / maxmemory exceeds this (default 0.95).'),
+    fragmentationWarn: z.number().min(1).optional().describe('Warn when mem_fragmentation_ratio exceeds this and the excess is over 32 MiB (default 1.5).'),
+    evictionsWarn: z.number().int().min(0).optional().describe('Warn when more keys than this were evicted since the server started (default 0).'),
+    rejectedConnectionsWarn: z.number().int().min(0).optional().describe('Warn when more connections than this were refused at maxclients since start (default 0).'),
+    blockedClientsWarn: z.number().int().min(0).optional().describe('Warn when more clients than this wait in blocking commands (default 50).'),
+    replicaLagBytesWarn: sizeSchema.optional().describe('Warn when a replica is this far behind its primary\'s replication offset (default 1MiB).'),
+    replicaLagSecondsWarn: z.number().min(0).optional().describe('Warn when a replica\'s last acknowledgement is older than this many seconds (default 10).'),
+  })
+  .strict()
+  .describe('Health thresholds (opsctl redis health, opsctl doctor).');
+
 export const redisSchema = z
   .object({
     mode: z.enum(['standalone', 'sentinel', 'cluster']).default('standalone').describe('Topology of the Redis deployment.'),
@@ -90,6 +117,19 @@ export const redisSchema = z
       .default({ maxAttempts: 3, baseDelay: '100ms', maxDelay: '2s' })
       .describe('Reconnection with exponential backoff.'),
     keyPrefix: z.string().default('opsctl:').describe('Prefix of every key opsctl writes.'),
+    failoverTimeout: durationSchema
+      .default('10s')
+      .describe('How long a command waits out a failover (Sentinel election, cluster promotion) before failing; keep it above cluster-node-timeout plus a few seconds.'),
+    pool: z
+      .object({
+        max: z.number().int().min(1).default(10).describe('Most dedicated connections (blocking commands, MULTI, pub/sub) open at once.'),
+        acquireTimeout: durationSchema.default('5s').describe('Fail a request for a dedicated connection after waiting this long for one to be free.'),
+        idleTimeout: durationSchema.default('30s').describe('Close a dedicated connection unused for this long.'),
+      })
+      .strict()
+      .default({ max: 10, acquireTimeout: '5s', idleTimeout: '30s' })
+      .describe('Pool of dedicated connections; ordinary commands share one multiplexed connection.'),
+    health: redisHealthSchema.optional(),
   })
   .strict()
   .superRefine((redis, ctx) => {
@@ -154,6 +194,30 @@ export const doctorSchema = z
   .strict()
   .describe('Thresholds of `opsctl doctor`.');
 
+/** The profile's backup repository (docs/backup.md, docs/backup-repository.md). */
+export const backupSchema = z
+  .object({
+    repository: z
+      .string()
+      .min(1)
+      .describe('Directory of the backup repository; a relative path is relative to the configuration file.'),
+    keyFile: z
+      .string()
+      .optional()
+      .describe('age identity file (age-keygen format) that opens the repository; unset for an unencrypted repository. May use ${env:NAME}.'),
+    compression: z
+      .object({
+        algorithm: z.enum(['zstd', 'gzip']).default('zstd').describe('zstd (the zstd program, fast) or gzip (built in, slower).'),
+        level: z.number().int().min(1).max(19).default(3).describe('Compression level: zstd 1-19, gzip 1-9.'),
+        threads: z.number().int().min(1).max(64).default(2).describe('zstd worker threads.'),
+      })
+      .strict()
+      .default({ algorithm: 'zstd', level: 3, threads: 2 })
+      .describe('Compression of data objects.'),
+  })
+  .strict()
+  .describe('Backups: repository, encryption key and compression.');
+
 export const profileSchema = z
   .object({
     description: z.string().optional().describe('What this profile points at.'),
@@ -161,6 +225,7 @@ export const profileSchema = z
     redis: redisSchema.optional(),
     postgres: postgresSchema.optional(),
     doctor: doctorSchema.optional(),
+    backup: backupSchema.optional(),
   })
   .strict()
   .describe('A named target (like a kubectl context).');
@@ -195,3 +260,5 @@ export type ProfileConfig = z.output<typeof profileSchema>;
 export type RedisConfig = z.output<typeof redisSchema>;
 export type PostgresConfig = z.output<typeof postgresSchema>;
 export type DoctorConfig = z.output<typeof doctorSchema>;
+export type BackupConfig = z.output<typeof backupSchema>;
+export type RedisHealthConfig = z.output<typeof redisHealthSchema>;

@@ -71,6 +71,12 @@ export const ERROR_CODES = {
   REDIS_COMMAND_FAILED: entry(ExitCode.Failed, 'Redis answered a command with an error.', [
     'A wrong type, an out-of-memory condition, a read-only replica.',
   ], ['Read the Redis error quoted in the message.']),
+  REDIS_POOL_EXHAUSTED: entry(ExitCode.Failed, 'Every dedicated Redis connection stayed in use for the whole acquire timeout.', [
+    'More concurrent blocking commands, transactions or subscriptions than the pool allows, or a caller that never releases its connection.',
+  ], ['Raise `redis.pool.max` (the message names the key), or release connections sooner (`withConnection`).']),
+  REDIS_WRITE_UNCERTAIN: entry(ExitCode.Failed, 'A Redis write was sent but its answer was lost: it may or may not have been applied.', [
+    'The primary died, hung or failed over while the write was in flight; opsctl never resends such a write, to avoid applying it twice.',
+  ], ['Check whether the write took effect (read it back) before repeating it, or make the write idempotent.']),
   PG_UNREACHABLE: entry(ExitCode.Unreachable, 'PostgreSQL could not be reached.', [
     'The server is down, the host/port is wrong, a firewall drops the connection, or DNS fails.',
   ], ['Check the host:port named in the message and the config key it came from.']),
@@ -102,6 +108,46 @@ export const ERROR_CODES = {
   DEV_START_FAILED: entry(ExitCode.Failed, 'A dev stack server did not start.', [
     'The server exited during start-up; its log is quoted in the message.',
   ], ['Read the log under `.opsctl/dev/`; `opsctl dev reset` starts from scratch.']),
+  // ---- backups -----------------------------------------------------------------------------
+  BACKUP_NOT_CONFIGURED: entry(ExitCode.Usage, 'No backup repository is configured.', [
+    'The profile has no `backup.repository` and no `--repo` was given.',
+  ], ['Add profiles.<name>.backup.repository to the configuration, or pass `--repo <dir>`.']),
+  BACKUP_REPO_NOT_FOUND: entry(ExitCode.Usage, 'The backup repository does not exist.', [
+    'The directory has no repo.json: it was never initialised, or the path is wrong.',
+  ], ['Create it with `opsctl backup init`, or fix `backup.repository` / `--repo`.']),
+  BACKUP_REPO_EXISTS: entry(ExitCode.Usage, 'A backup repository already exists there.', [
+    '`backup init` was pointed at an initialised repository.',
+  ], ['Use the repository as it is; it is never overwritten.']),
+  BACKUP_REPO_FOREIGN: entry(ExitCode.Usage, 'The directory holds files that are not a backup repository.', [
+    '`backup init` was pointed at a non-empty directory without repo.json.',
+  ], ['Choose an empty or new directory; opsctl does not write among foreign files.']),
+  BACKUP_REPO_VERSION: entry(ExitCode.Usage, 'The backup repository was written by a newer opsctl.', [
+    'repo.json or a manifest has a format version this opsctl does not understand.',
+  ], ['Upgrade opsctl; the repository is left untouched.']),
+  BACKUP_REPO_CORRUPT: entry(ExitCode.Failed, 'A repository file (repo.json, a manifest, a run record) cannot be read.', [
+    'The file was edited or damaged, or is not JSON of the expected shape.',
+  ], ['Restore the file from a copy; `opsctl backup verify --all` checks the backups.']),
+  BACKUP_KEY_MISSING: entry(ExitCode.Usage, 'The repository is encrypted but no key is available.', [
+    'No `backup.keyFile` in the profile and no `--key-file`, or the key file cannot be read.',
+  ], ['Point `backup.keyFile` (or `--key-file`) at the age identity file the repository was created with.']),
+  BACKUP_KEY_INVALID: entry(ExitCode.Usage, 'The key file is not an age X25519 identity.', [
+    'The file is not `age-keygen` output (AGE-SECRET-KEY-1… lines), or a recipient is malformed.',
+  ], ['Create a key with `opsctl backup init --generate-key` or `age-keygen -o <file>`.']),
+  BACKUP_WRONG_KEY: entry(ExitCode.Usage, 'The configured key does not open this repository or object.', [
+    'A key file from another repository, or the repository was rekeyed.',
+  ], ['Use the key file the repository was created with; repo.json lists the key ids it expects.']),
+  BACKUP_DECRYPT_FAILED: entry(ExitCode.Failed, 'An encrypted object could not be decrypted: it is damaged.', [
+    'The stored bytes were altered or truncated after the backup was written.',
+  ], ['Run `opsctl backup verify <id>` to name the damaged object; use another backup.']),
+  BACKUP_STORAGE_FAILED: entry(ExitCode.Failed, 'Writing to the backup repository failed.', [
+    'The disk is full (or over quota), the directory became read-only, or an I/O error occurred.',
+  ], ['Free space or fix the storage, then run the backup again; the failed run left no backup.']),
+  BACKUP_LOCKED: entry(ExitCode.Failed, 'Another backup of the same kind is running.', [
+    'A second run was started while the first still holds `locks/<kind>.lock` in the repository.',
+  ], ['Wait for the running backup to finish; remove the lock file only if its process is gone.']),
+  BACKUP_NOT_FOUND: entry(ExitCode.Failed, 'No backup with that id exists.', [
+    'A typo in the id, or the backup never completed (no manifest) or was pruned.',
+  ], ['List backups with `opsctl backup list`.']),
   // ---- general -----------------------------------------------------------------------------
   CHECK_FAILED: entry(ExitCode.CheckFailed, 'A check found problems.', [
     'doctor/verify/scan found at least one warning or failure.',

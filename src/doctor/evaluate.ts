@@ -47,19 +47,21 @@ export function median(samples: readonly number[]): number {
 
 const round = (value: number, digits = 2) => Math.round(value * 10 ** digits) / 10 ** digits;
 
-/** Round trip: median of a few PINGs against `doctor.redisLatencyWarn`. */
-export function evaluateLatency(samplesMs: readonly number[], warnMs: number, thresholdKey: string): Verdict {
+/**
+ * Round trip: median of a few PINGs against the warn threshold (`redis.health.latencyWarn`, or
+ * the older `doctor.redisLatencyWarn`), and against `failMs` when given.
+ */
+export function evaluateLatency(samplesMs: readonly number[], warnMs: number, thresholdKey: string, failMs?: number, failKey?: string): Verdict {
   const value = median(samplesMs);
   const worst = Math.max(...samplesMs);
   const message = `median ${formatDuration(value)} over ${samplesMs.length} PINGs (slowest ${formatDuration(worst)})`;
   const observed = { value: round(value, 3), unit: 'ms' };
+  const remedy = (key: string) => `check the network path and the server's load (SLOWLOG GET, INFO commandstats); the threshold is ${key}`;
+  if (failMs !== undefined && value > failMs) {
+    return { status: 'fail', message: `${message}, above ${formatDuration(failMs)}`, remedy: remedy(failKey ?? thresholdKey), observed };
+  }
   if (value > warnMs) {
-    return {
-      status: 'warn',
-      message: `${message}, above ${formatDuration(warnMs)}`,
-      remedy: `check the network path and the server's load (SLOWLOG GET, INFO commandstats); the threshold is ${thresholdKey}`,
-      observed,
-    };
+    return { status: 'warn', message: `${message}, above ${formatDuration(warnMs)}`, remedy: remedy(thresholdKey), observed };
   }
   return { status: 'pass', message, observed };
 }
@@ -105,8 +107,11 @@ export function evaluateRole(info: Record<string, string>, configKey: string): V
   return { status: 'warn', message: `unexpected role "${role}"`, remedy: 'check INFO replication on the server', observed: { value: role } };
 }
 
-/** used_memory against maxmemory and `doctor.redisMemoryWarnRatio`. */
-export function evaluateMemory(info: Record<string, string>, warnRatio: number, thresholdKey: string): Verdict {
+/**
+ * used_memory against maxmemory: warn above `warnRatio` (`redis.health.memoryWarnRatio`, or the
+ * older `doctor.redisMemoryWarnRatio`), fail above `failRatio` when given.
+ */
+export function evaluateMemory(info: Record<string, string>, warnRatio: number, thresholdKey: string, failRatio?: number, failKey?: string): Verdict {
   const used = Number(info.used_memory ?? Number.NaN);
   const max = Number(info.maxmemory ?? 0);
   if (!Number.isFinite(used)) {
@@ -123,6 +128,14 @@ export function evaluateMemory(info: Record<string, string>, warnRatio: number, 
   const ratio = used / max;
   const message = `using ${Math.round(ratio * 100)}% of maxmemory (${formatBytes(used)} of ${formatBytes(max)})`;
   const observed = { value: round(ratio, 3), unit: 'ratio' };
+  if (failRatio !== undefined && ratio > failRatio) {
+    return {
+      status: 'fail',
+      message: `${message}, above ${Math.round(failRatio * 100)}%`,
+      remedy: `writes are about to fail with OOM or evict: raise maxmemory or find what grew (opsctl redis memory --top 20); the threshold is ${failKey ?? thresholdKey}`,
+      observed,
+    };
+  }
   if (ratio > warnRatio) {
     return {
       status: 'warn',

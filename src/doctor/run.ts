@@ -2,15 +2,27 @@ import { Cluster, type Redis } from 'ioredis';
 import type { Pool } from 'pg';
 import type { Clock } from '../core/clock.js';
 import { isOpsError } from '../core/errors.js';
-import { formatDuration, parseDuration } from '../core/parse.js';
-import { doctorSchema, type DoctorConfig, type ProfileConfig } from '../config/schema.js';
+import { formatDuration } from '../core/parse.js';
+import type { ProfileConfig, RedisConfig } from '../config/schema.js';
 import { describePgTarget, pgError } from '../postgres/connection.js';
 import type { PgTool } from '../postgres/tools.js';
 import { describeRedisTarget, redisError, type RedisClient } from '../redis/connection.js';
 import {
+  evaluateBlockedClients,
+  evaluateClusterInfo,
+  evaluateEvictions,
+  evaluateFragmentation,
+  evaluateRejectedConnections,
+  evaluateReplication,
+  latencyVerdict,
+  memoryVerdict,
+  resolveHealthThresholds,
+  sentinelQuorum,
+} from '../redis/health.js';
+import { flattenInfo, parseInfoSections } from '../redis/info.js';
+import type { RedisNodes } from '../redis/topology.js';
+import {
   evaluateEviction,
-  evaluateLatency,
-  evaluateMemory,
   evaluatePersistence,
   evaluatePgTool,
   evaluateRedisVersion,
@@ -31,6 +43,13 @@ export const CHECK_NAMES = {
   redisMemory: 'redis:memory',
   redisPersistence: 'redis:persistence',
   redisEviction: 'redis:eviction',
+  redisFragmentation: 'redis:fragmentation',
+  redisEvictions: 'redis:evictions',
+  redisRejectedConnections: 'redis:rejected-connections',
+  redisBlockedClients: 'redis:blocked-clients',
+  redisReplication: 'redis:replication',
+  redisCluster: 'redis:cluster',
+  redisSentinel: 'redis:sentinel',
   pgConnection: 'postgres:connection',
   pgVersion: 'postgres:version',
   pgDump: 'pg_dump:version',
@@ -44,7 +63,19 @@ const REDIS_SERVER_CHECKS = [
   CHECK_NAMES.redisMemory,
   CHECK_NAMES.redisPersistence,
   CHECK_NAMES.redisEviction,
+  CHECK_NAMES.redisFragmentation,
+  CHECK_NAMES.redisEvictions,
+  CHECK_NAMES.redisRejectedConnections,
+  CHECK_NAMES.redisBlockedClients,
+  CHECK_NAMES.redisReplication,
 ] as const;
+
+/** The topology check of the configured mode (none for a standalone server). */
+function topologyCheck(config: RedisConfig): string[] {
+  if (config.mode === 'cluster') return [CHECK_NAMES.redisCluster];
+  if (config.mode === 'sentinel') return [CHECK_NAMES.redisSentinel];
+  return [];
+}
 
 /** The profile as the config loader selects it. */
 export interface DoctorProfile {
@@ -67,6 +98,11 @@ export interface DoctorDependencies {
   connectPg(): Promise<Pool>;
   /** findPgTool from src/postgres/tools.ts (with the caller's environment). */
   findPgTool(name: string, options: { minMajor?: number }): Promise<PgTool>;
+  /**
+   * Connections to the deployment's individual nodes (the Sentinels' quorum check needs them);
+   * owned and closed by the caller. Without it that check is skipped.
+   */
+  redisNodes?(): Promise<RedisNodes>;
 }
 
 export interface DoctorOptions {
@@ -110,9 +146,8 @@ export async function runDoctor(deps: DoctorDependencies, options: DoctorOptions
       }
     : { status: 'pass', message: `profile "${name}" from ${selected.filepath} (${parts.join(', ')})` });
 
-  const doctor = profile.doctor ?? doctorSchema.parse({});
   const [redisReachable, pg] = await Promise.all([
-    checkRedis(deps, selected, doctor, recorder, options.pings ?? 5),
+    checkRedis(deps, selected, recorder, options.pings ?? 5),
     checkPostgres(deps, selected, recorder),
   ]);
   await checkPgTools(deps, selected, pg, recorder);
@@ -134,7 +169,6 @@ export function overallStatus(checks: readonly Pick<Check, 'status'>[]): HealthS
 async function checkRedis(
   deps: DoctorDependencies,
   selected: DoctorProfile,
-  doctor: DoctorConfig,
   recorder: Recorder,
   pings: number,
 ): Promise<boolean | undefined> {
@@ -144,6 +178,7 @@ async function checkRedis(
     for (const name of [CHECK_NAMES.redisConnection, ...REDIS_SERVER_CHECKS]) recorder.skip(name, 'datastore', why);
     return undefined;
   }
+  const topologyChecks = topologyCheck(config);
   const target = describeRedisTarget(config);
   const started = deps.clock.monotonic();
   let client: RedisClient;
@@ -151,7 +186,7 @@ async function checkRedis(
     client = await deps.connectRedis();
   } catch (error) {
     recorder.fromError(CHECK_NAMES.redisConnection, 'datastore', started, error, target);
-    for (const name of REDIS_SERVER_CHECKS) recorder.skip(name, 'datastore', 'Redis is not reachable');
+    for (const name of [...REDIS_SERVER_CHECKS, ...topologyChecks]) recorder.skip(name, 'datastore', 'Redis is not reachable');
     return false;
   }
   const connectMs = deps.clock.monotonic() - started;
@@ -162,7 +197,8 @@ async function checkRedis(
   }, { componentId: target });
 
   const keyBase = `profiles.${selected.name}`;
-  const latencyWarnMs = parseDuration(doctor.redisLatencyWarn) ?? 50;
+  // redis.health.* first, the older doctor.redisLatencyWarn / redisMemoryWarnRatio next.
+  const thresholds = resolveHealthThresholds(selected.profile, keyBase);
   // A Cluster is judged node by node: memory, persistence and role are per server.
   const nodes: { id: string; node: Redis }[] = client instanceof Cluster
     ? client.nodes('master').map((node) => ({ id: `${node.options.host}:${node.options.port}`, node }))
@@ -177,7 +213,7 @@ async function checkRedis(
         await node.ping();
         samples.push(deps.clock.monotonic() - before);
       }
-      recorder.add(CHECK_NAMES.redisLatency, 'datastore', t, evaluateLatency(samples, latencyWarnMs, `${keyBase}.doctor.redisLatencyWarn`), extra);
+      recorder.add(CHECK_NAMES.redisLatency, 'datastore', t, latencyVerdict(samples, thresholds), extra);
     } catch (error) {
       recorder.fromError(CHECK_NAMES.redisLatency, 'datastore', t, redisError(client, error), id);
     }
@@ -188,7 +224,7 @@ async function checkRedis(
       info = parseRedisInfo(await node.info());
     } catch (error) {
       const mapped = redisError(client, error);
-      for (const name of REDIS_SERVER_CHECKS.slice(1)) recorder.fromError(name, 'datastore', t, mapped, id);
+      for (const name of [...REDIS_SERVER_CHECKS.slice(1), ...topologyChecks]) recorder.fromError(name, 'datastore', t, mapped, id);
       continue;
     }
     // CONFIG is often disabled on managed Redis; the persistence check copes without it.
@@ -198,11 +234,42 @@ async function checkRedis(
     );
     recorder.add(CHECK_NAMES.redisVersion, 'datastore', t, evaluateRedisVersion(info), extra);
     recorder.add(CHECK_NAMES.redisRole, 'datastore', t, evaluateRole(info, `${keyBase}.redis`), extra);
-    recorder.add(CHECK_NAMES.redisMemory, 'datastore', t, evaluateMemory(info, doctor.redisMemoryWarnRatio, `${keyBase}.doctor.redisMemoryWarnRatio`), extra);
+    recorder.add(CHECK_NAMES.redisMemory, 'datastore', t, memoryVerdict(info, thresholds), extra);
     recorder.add(CHECK_NAMES.redisPersistence, 'datastore', t, evaluatePersistence(info, save), extra);
     recorder.add(CHECK_NAMES.redisEviction, 'datastore', t, evaluateEviction(info), extra);
+    const { values, keys } = thresholds;
+    recorder.add(CHECK_NAMES.redisFragmentation, 'datastore', t, evaluateFragmentation(info, values.fragmentationWarn, keys.fragmentationWarn), extra);
+    recorder.add(CHECK_NAMES.redisEvictions, 'datastore', t, evaluateEvictions(info, values.evictionsWarn, keys.evictionsWarn), extra);
+    recorder.add(CHECK_NAMES.redisRejectedConnections, 'datastore', t, evaluateRejectedConnections(info, values.rejectedConnectionsWarn, keys.rejectedConnectionsWarn), extra);
+    recorder.add(CHECK_NAMES.redisBlockedClients, 'datastore', t, evaluateBlockedClients(info, values.blockedClientsWarn, keys.blockedClientsWarn), extra);
+    recorder.add(CHECK_NAMES.redisReplication, 'datastore', t, evaluateReplication(info, undefined, thresholds), extra);
+    if (config.mode === 'cluster') {
+      t = deps.clock.monotonic();
+      try {
+        const clusterInfo = flattenInfo(parseInfoSections(String(await node.call('CLUSTER', 'INFO'))));
+        recorder.add(CHECK_NAMES.redisCluster, 'datastore', t, evaluateClusterInfo(clusterInfo), extra);
+      } catch (error) {
+        recorder.fromError(CHECK_NAMES.redisCluster, 'datastore', t, redisError(client, error), id);
+      }
+    }
   }
+  if (config.mode === 'sentinel' && config.sentinel !== undefined) await checkSentinels(deps, config.sentinel, recorder);
   return true;
+}
+
+/** SENTINEL CKQUORUM on every configured Sentinel. */
+async function checkSentinels(deps: DoctorDependencies, sentinel: NonNullable<RedisConfig['sentinel']>, recorder: Recorder): Promise<void> {
+  if (deps.redisNodes === undefined) {
+    recorder.skip(CHECK_NAMES.redisSentinel, 'datastore', 'not checked: no connections to the individual Sentinels');
+    return;
+  }
+  const t = deps.clock.monotonic();
+  const nodes = await deps.redisNodes();
+  const list = sentinel.nodes.map((node) => ({ ...node, id: `${node.host}:${node.port}` }));
+  for (const result of await sentinelQuorum(nodes, list, sentinel.name, undefined)) {
+    if (result.verdict !== undefined) recorder.add(CHECK_NAMES.redisSentinel, 'datastore', t, result.verdict, { componentId: result.node });
+    else recorder.fromError(CHECK_NAMES.redisSentinel, 'datastore', t, result.error, result.node);
+  }
 }
 
 // ---- PostgreSQL ---------------------------------------------------------------------------

@@ -1,13 +1,12 @@
-import { readFile } from 'node:fs/promises';
 import type { ConnectionOptions } from 'node:tls';
 import { Client, Pool, type PoolConfig } from 'pg';
 import { OpsError } from '../core/errors.js';
 import { formatHostPort } from '../core/net-errors.js';
-import { parseDuration } from '../core/parse.js';
 import { REDACTED, redactUrlCredentials, secrets } from '../core/redact.js';
 import { silentTracer, type Tracer } from '../core/trace.js';
 import type { PostgresConfig } from '../config/schema.js';
 import { mapPgError, type PgErrorContext } from './errors.js';
+import { configDuration, readConfigFile } from '../config/values.js';
 
 export interface CreatePgPoolOptions {
   /** Where the settings live in the config, e.g. `profiles.dev.postgres`; named in error hints. */
@@ -52,8 +51,8 @@ export async function createPgPool(config: PostgresConfig, options: CreatePgPool
   const { configKey } = options;
   const target = resolvePgTarget(config, configKey);
   secrets.add(target.password);
-  const connectTimeoutMs = durationMs(config.connectTimeout, `${configKey}.connectTimeout`);
-  const statementTimeoutMs = durationMs(config.statementTimeout, `${configKey}.statementTimeout`);
+  const connectTimeoutMs = configDuration(config.connectTimeout, `${configKey}.connectTimeout`);
+  const statementTimeoutMs = configDuration(config.statementTimeout, `${configKey}.statementTimeout`);
   const context: PgErrorContext = {
     address: formatHostPort(target.host, target.port),
     configKey,
@@ -73,7 +72,7 @@ export async function createPgPool(config: PostgresConfig, options: CreatePgPool
     password: target.password,
     ssl: await sslOptions(config, target.sslMode, configKey),
     max: config.pool.max,
-    idleTimeoutMillis: durationMs(config.pool.idleTimeout, `${configKey}.pool.idleTimeout`),
+    idleTimeoutMillis: configDuration(config.pool.idleTimeout, `${configKey}.pool.idleTimeout`),
     connectionTimeoutMillis: connectTimeoutMs,
     statement_timeout: statementTimeoutMs,
     application_name: 'opsctl',
@@ -179,26 +178,7 @@ function invalidUrl(url: string, configKey: string): OpsError {
   });
 }
 
-function durationMs(value: string | number, key: string): number {
-  const ms = parseDuration(value);
-  if (ms === undefined) {
-    throw new OpsError('CONFIG_INVALID', `${key} is not a duration: ${JSON.stringify(value)}`, {
-      hint: 'write it like "500ms", "5s" or "1m"',
-    });
-  }
-  return ms;
-}
 
-async function readPem(path: string, key: string): Promise<Buffer> {
-  try {
-    return await readFile(path);
-  } catch (error) {
-    throw new OpsError('CONFIG_INVALID', `cannot read ${key} (${path}): ${(error as NodeJS.ErrnoException).code ?? String(error)}`, {
-      hint: `fix the path in ${key}; it is read relative to the current directory`,
-      cause: error,
-    });
-  }
-}
 
 /**
  * libpq's sslmode in node's terms: `require` encrypts without verifying (unless a CA is given,
@@ -209,9 +189,9 @@ async function sslOptions(config: PostgresConfig, mode: SslMode, configKey: stri
   if (mode === 'disable') return false;
   const section = config.ssl;
   const tls: ConnectionOptions = {};
-  if (section?.ca !== undefined) tls.ca = await readPem(section.ca, `${configKey}.ssl.ca`);
-  if (section?.cert !== undefined) tls.cert = await readPem(section.cert, `${configKey}.ssl.cert`);
-  if (section?.key !== undefined) tls.key = await readPem(section.key, `${configKey}.ssl.key`);
+  if (section?.ca !== undefined) tls.ca = await readConfigFile(section.ca, `${configKey}.ssl.ca`);
+  if (section?.cert !== undefined) tls.cert = await readConfigFile(section.cert, `${configKey}.ssl.cert`);
+  if (section?.key !== undefined) tls.key = await readConfigFile(section.key, `${configKey}.ssl.key`);
   if (mode === 'require' && tls.ca === undefined) return { ...tls, rejectUnauthorized: false };
   if (mode === 'verify-full') return { ...tls, rejectUnauthorized: true };
   return { ...tls, rejectUnauthorized: true, checkServerIdentity: () => undefined };

@@ -1,15 +1,14 @@
-import { readFile } from 'node:fs/promises';
 import { createConnection } from 'node:net';
 import type { ConnectionOptions } from 'node:tls';
-import { Cluster, Redis, type ClusterOptions, type Command, type RedisOptions } from 'ioredis';
+import { Cluster, Command, Redis, ReplyError, type ClusterOptions, type RedisOptions } from 'ioredis';
 import { OpsError } from '../core/errors.js';
 import { formatHostPort } from '../core/net-errors.js';
-import { parseDuration } from '../core/parse.js';
 import { redactUrlCredentials, secrets } from '../core/redact.js';
 import { silentTracer, type Tracer } from '../core/trace.js';
 import type { RedisConfig } from '../config/schema.js';
 import { isGenericRedisError, isRedisAuthError, mapRedisError, redisConnectTimeout, type RedisErrorContext } from './errors.js';
 import { describeCommand } from './trace.js';
+import { configDuration, readConfigFile } from '../config/values.js';
 
 export type RedisClient = Redis | Cluster;
 
@@ -23,6 +22,12 @@ export interface CreateRedisClientOptions {
    * connection wait for it (they were never sent, so nothing can be applied twice).
    */
   lazy?: boolean;
+  /**
+   * A dedicated connection (from the pool): blocking commands (BLPOP, XREAD BLOCK …) are
+   * exempt from commandTimeout, which would cut them off, and bounded instead by their own
+   * timeout plus a grace period (a timeout of 0, "forever", is cut at commandTimeout).
+   */
+  dedicated?: boolean;
 }
 
 const DEFAULT_PORT = 6379;
@@ -42,10 +47,12 @@ const contexts = new WeakMap<RedisClient, RedisErrorContext>();
 export async function createRedisClient(config: RedisConfig, options: CreateRedisClientOptions): Promise<RedisClient> {
   const tracer = options.tracer ?? silentTracer;
   const lazy = options.lazy === true;
-  const plan = await planConnection(config, options.configKey, lazy);
+  const plan = await planConnection(config, options.configKey, lazy, options.dedicated === true);
   const client = plan.create();
   const context = plan.context;
   contexts.set(client, context);
+  if (options.dedicated === true) exemptBlockingCommands(client);
+  if (client instanceof Cluster) markUnsentCommands(client);
 
   // Always listen: without a listener ioredis prints "[ioredis] Unhandled error event" and the
   // operator sees a stack instead of our message. The last real cause is kept for mapping.
@@ -130,6 +137,73 @@ export function backoffDelay(attempt: number, policy: { maxAttempts: number; bas
   return Math.min(policy.baseDelayMs * 2 ** (attempt - 1), policy.maxDelayMs);
 }
 
+/**
+ * ioredis Cluster's retry settings, chosen for failovers (see docs/redis-failover.md):
+ * - CLUSTERDOWN / TRYAGAIN (the command was refused, not executed) are retried every 100 ms for
+ *   up to failoverTimeout, which must outlast cluster-node-timeout plus the replica election;
+ *   the ioredis default (16 redirections × 100 ms = 1.6 s) gives up long before a real
+ *   cluster (node timeout 15 s) has promoted a replica. MOVED/ASK share the same budget.
+ * - A command whose connection closed after it was written is never resent
+ *   (retryDelayOnFailover 0): the dead primary may have executed and replicated it.
+ */
+export function clusterRetryBudget(failoverTimeoutMs: number): Pick<ClusterOptions, 'maxRedirections' | 'retryDelayOnClusterDown' | 'retryDelayOnTryAgain' | 'retryDelayOnMoved' | 'retryDelayOnFailover'> {
+  const delay = 100;
+  return {
+    retryDelayOnClusterDown: delay,
+    retryDelayOnTryAgain: delay,
+    retryDelayOnMoved: 0,
+    retryDelayOnFailover: 0,
+    maxRedirections: Math.max(16, Math.ceil(failoverTimeoutMs / delay)),
+  };
+}
+
+/** A connection to one Sentinel for SUBSCRIBE (+switch-master), made from the profile. */
+export async function createSentinelSubscriber(
+  config: RedisConfig,
+  node: { host: string; port: number },
+  options: { configKey: string },
+): Promise<Redis> {
+  const sentinel = config.sentinel;
+  if (sentinel === undefined) throw new OpsError('CONFIG_INVALID', `${options.configKey}.sentinel is missing`, { hint: 'mode: sentinel needs a sentinel section' });
+  const tls = await tlsOptions(config, options.configKey, false);
+  const maxDelayMs = configDuration(config.retry.maxDelay, `${options.configKey}.retry.maxDelay`);
+  const client = new Redis({
+    host: node.host,
+    port: node.port,
+    username: sentinel.username,
+    password: sentinel.password,
+    connectTimeout: configDuration(config.connectTimeout, `${options.configKey}.connectTimeout`),
+    // A watcher must outlive a Sentinel restart: keep trying, at most maxDelay apart.
+    retryStrategy: (attempt) => Math.min(100 * attempt, maxDelayMs),
+    // SUBSCRIBE is idempotent: queueing and re-subscribing after a reconnect is what we want.
+    enableOfflineQueue: true,
+    autoResubscribe: true,
+    maxRetriesPerRequest: null,
+    lazyConnect: true,
+    connectionName: 'opsctl-failover-watch',
+    ...(tls === undefined ? {} : { tls }),
+  });
+  return client;
+}
+
+/** `host:port` of the server a standalone/Sentinel client is connected to right now. */
+export function connectedAddress(client: Redis): string | undefined {
+  const stream = client.stream as { remoteAddress?: string; remotePort?: number } | undefined;
+  if (client.status !== 'ready' || stream?.remoteAddress === undefined || stream.remotePort === undefined) return undefined;
+  return formatHostPort(stream.remoteAddress.replace(/^::ffff:/, ''), stream.remotePort);
+}
+
+/**
+ * Closes a client now, without reconnecting: also when the server is hung (SIGSTOP) and would
+ * never answer a polite close. Commands in flight fail with "Connection is closed."; none is
+ * resent. Used to retire a connection to a primary that a failover replaced.
+ */
+export function closeNow(client: Redis): void {
+  const stream = client.stream as { destroy?: () => void } | undefined;
+  client.disconnect();
+  stream?.destroy?.();
+}
+
 // ---- planning -----------------------------------------------------------------------------
 
 interface ConnectionPlan {
@@ -150,15 +224,6 @@ interface StandaloneAddress {
   addressKey: string;
 }
 
-function durationMs(value: string | number, key: string): number {
-  const ms = parseDuration(value);
-  if (ms === undefined) {
-    throw new OpsError('CONFIG_INVALID', `${key} is not a duration: ${JSON.stringify(value)}`, {
-      hint: 'write it like "500ms", "5s" or "1m"',
-    });
-  }
-  return ms;
-}
 
 /** Reads the URL (if any) and the separate fields; fields win over URL parts. */
 function standaloneAddress(config: RedisConfig, configKey: string): StandaloneAddress {
@@ -204,16 +269,6 @@ function invalidUrl(url: string, configKey: string): OpsError {
   });
 }
 
-async function readPem(path: string, key: string): Promise<Buffer> {
-  try {
-    return await readFile(path);
-  } catch (error) {
-    throw new OpsError('CONFIG_INVALID', `cannot read ${key} (${path}): ${(error as NodeJS.ErrnoException).code ?? String(error)}`, {
-      hint: `fix the path in ${key}; it is read relative to the current directory`,
-      cause: error,
-    });
-  }
-}
 
 async function tlsOptions(config: RedisConfig, configKey: string, fromUrl: boolean): Promise<ConnectionOptions | undefined> {
   const section = config.tls;
@@ -221,20 +276,21 @@ async function tlsOptions(config: RedisConfig, configKey: string, fromUrl: boole
   if (section === undefined) return fromUrl ? {} : undefined;
   if (!section.enabled) return undefined;
   const tls: ConnectionOptions = { rejectUnauthorized: section.rejectUnauthorized };
-  if (section.ca !== undefined) tls.ca = await readPem(section.ca, `${configKey}.tls.ca`);
-  if (section.cert !== undefined) tls.cert = await readPem(section.cert, `${configKey}.tls.cert`);
-  if (section.key !== undefined) tls.key = await readPem(section.key, `${configKey}.tls.key`);
+  if (section.ca !== undefined) tls.ca = await readConfigFile(section.ca, `${configKey}.tls.ca`);
+  if (section.cert !== undefined) tls.cert = await readConfigFile(section.cert, `${configKey}.tls.cert`);
+  if (section.key !== undefined) tls.key = await readConfigFile(section.key, `${configKey}.tls.key`);
   if (section.servername !== undefined) tls.servername = section.servername;
   return tls;
 }
 
-async function planConnection(config: RedisConfig, configKey: string, lazy: boolean): Promise<ConnectionPlan> {
-  const connectTimeoutMs = durationMs(config.connectTimeout, `${configKey}.connectTimeout`);
-  const commandTimeoutMs = durationMs(config.commandTimeout, `${configKey}.commandTimeout`);
+async function planConnection(config: RedisConfig, configKey: string, lazy: boolean, dedicated: boolean): Promise<ConnectionPlan> {
+  const connectTimeoutMs = configDuration(config.connectTimeout, `${configKey}.connectTimeout`);
+  const commandTimeoutMs = configDuration(config.commandTimeout, `${configKey}.commandTimeout`);
+  const failoverTimeoutMs = configDuration(config.failoverTimeout, `${configKey}.failoverTimeout`);
   const policy = {
     maxAttempts: config.retry.maxAttempts,
-    baseDelayMs: durationMs(config.retry.baseDelay, `${configKey}.retry.baseDelay`),
-    maxDelayMs: durationMs(config.retry.maxDelay, `${configKey}.retry.maxDelay`),
+    baseDelayMs: configDuration(config.retry.baseDelay, `${configKey}.retry.baseDelay`),
+    maxDelayMs: configDuration(config.retry.maxDelay, `${configKey}.retry.maxDelay`),
   };
   const retryStrategy = (attempt: number) => backoffDelay(attempt, policy);
   const target = describeRedisTarget(config);
@@ -260,6 +316,12 @@ async function planConnection(config: RedisConfig, configKey: string, lazy: bool
     lazyConnect: true,
     // CLIENT LIST on the server shows who we are.
     connectionName: 'opsctl',
+    // A READONLY reply means we still talk to a demoted primary (it was paused or partitioned
+    // during a failover): reconnect, which asks the Sentinels again. The refused command was
+    // not executed; runWrite/runRead retry it, plain callers get the error.
+    reconnectOnError: (error: Error) => (/^READONLY/.test(error.message) ? 1 : false),
+    // Dedicated connections: the safety net for blocking commands (see exemptBlockingCommands).
+    ...(dedicated ? { blockingTimeout: commandTimeoutMs } : {}),
   };
 
   if (config.mode === 'sentinel' && config.sentinel !== undefined) {
@@ -295,6 +357,7 @@ async function planConnection(config: RedisConfig, configKey: string, lazy: bool
       enableOfflineQueue: lazy,
       lazyConnect: true,
       slotsRefreshTimeout: commandTimeoutMs,
+      ...clusterRetryBudget(failoverTimeoutMs),
     };
     return { context, seeds: nodes, create: () => new Cluster(nodes, clusterOptions) };
   }
@@ -420,6 +483,100 @@ async function probeSeeds(seeds: readonly { host: string; port: number }[], time
     ),
   );
   return results.find((result) => result !== undefined);
+}
+
+// ---- dedicated connections --------------------------------------------------------------
+
+/**
+ * ioredis applies commandTimeout to every command, so `BLPOP key 10` on a 5 s commandTimeout
+ * fails after 5 s. On a dedicated connection a blocking command is sent without it; ioredis'
+ * blockingTimeout (set in planConnection) bounds it by its own timeout + 100 ms instead.
+ * Cluster: the per-node connections are wrapped as they appear.
+ */
+function exemptBlockingCommands(client: RedisClient): void {
+  const wrap = (node: Redis) => {
+    const sender = node as unknown as CommandSender;
+    const original = sender.sendCommand.bind(node) as CommandSender['sendCommand'];
+    sender.sendCommand = (command, ...rest) => {
+      if (!Command.checkFlag('BLOCKING_COMMANDS', command.name)) return original(command, ...rest);
+      const saved = node.options.commandTimeout;
+      // sendCommand reads the option synchronously; restoring it at once affects nothing else.
+      node.options.commandTimeout = undefined;
+      try {
+        return original(command, ...rest);
+      } finally {
+        node.options.commandTimeout = saved;
+      }
+    };
+  };
+  if (client instanceof Cluster) client.on('+node', wrap);
+  else wrap(client);
+}
+
+// ---- commands never sent (Cluster) ------------------------------------------------------
+
+const unsentErrors = new WeakSet<Error>();
+// Commands one of whose attempts was written to a node and lost its answer: never "unsent".
+const lostCommands = new WeakSet<Command>();
+const watchedCommands = new WeakSet<Command>();
+
+/**
+ * True for an error of a command that was never written to a socket: safe to retry even if
+ * the command is not idempotent. Only Cluster clients can tell (see markUnsentCommands).
+ */
+export function wasNeverSent(error: unknown): boolean {
+  return error instanceof Error && unsentErrors.has(error);
+}
+
+interface QueueView {
+  /** Commands written to the socket, awaiting their reply (ioredis internals). */
+  commandQueue?: { peekBack(): { command: Command } | undefined };
+}
+
+/**
+ * The Cluster client rejects a command for a node that is still connecting, or whose
+ * connection has ended, with the same "Connection is closed." as a command whose answer was
+ * lost. During a primary's death this tells them apart, so runWrite can wait for the promotion
+ * instead of reporting every write as uncertain:
+ * - each attempt written to a node socket gets a wrapper that, if the attempt ends without a
+ *   reply (closed, timed out), marks the command as lost;
+ * - when the command finally fails, an error without a reply for a command never lost is
+ *   handed over as a new error marked as never sent.
+ */
+function markUnsentCommands(cluster: Cluster): void {
+  const sender = cluster as unknown as CommandSender;
+  const original = sender.sendCommand.bind(cluster) as CommandSender['sendCommand'];
+  sender.sendCommand = (command, ...rest) => {
+    if (!watchedCommands.has(command)) {
+      watchedCommands.add(command);
+      // Installed before the Cluster's own wrapper, so it sees only the final outcome.
+      const reject = command.reject;
+      command.reject = (error: Error) => {
+        if (!(error instanceof Error) || error instanceof ReplyError || lostCommands.has(command)) return reject.call(command, error);
+        // Its own error object: the same one may reach commands that were written.
+        const unsent = new Error(error.message);
+        unsentErrors.add(unsent);
+        return reject.call(command, unsent);
+      };
+    }
+    return original(command, ...rest);
+  };
+  cluster.on('+node', (node: Redis) => {
+    const nodeSender = node as unknown as CommandSender;
+    const send = nodeSender.sendCommand.bind(node) as CommandSender['sendCommand'];
+    nodeSender.sendCommand = (command, ...rest) => {
+      const result = send(command, ...rest);
+      if ((node as unknown as QueueView).commandQueue?.peekBack()?.command === command) {
+        const previous = command.reject;
+        command.reject = (error: Error) => {
+          command.reject = previous;
+          if (!(error instanceof ReplyError)) lostCommands.add(command);
+          return previous.call(command, error);
+        };
+      }
+      return result;
+    };
+  });
 }
 
 // ---- tracing ------------------------------------------------------------------------------

@@ -97,3 +97,81 @@ export async function pgProbe(port: number, password?: string): Promise<void> {
     await client.end().catch(() => undefined);
   }
 }
+
+/** A parsed RESP2 reply: status/bulk strings, integers, arrays, null; errors are thrown. */
+export type RespValue = string | number | null | RespValue[];
+
+/**
+ * Sends one command over a fresh socket (after AUTH when a password is given) and resolves
+ * with its parsed reply; an error reply rejects. Like redisProbe, independent of any client
+ * library, for the harness's own waiting and wiring.
+ */
+export function redisQuery(port: number, args: readonly string[], options: { password?: string; timeoutMs?: number } = {}): Promise<RespValue> {
+  const commands = options.password === undefined ? [args] : [['AUTH', options.password], args];
+  return new Promise((resolve, reject) => {
+    const socket = connect({ host: '127.0.0.1', port });
+    let buffer = Buffer.alloc(0);
+    const replies: RespValue[] = [];
+    const timer = setTimeout(() => finish(new Error(`no answer from 127.0.0.1:${port} to ${args[0]}`)), options.timeoutMs ?? 2_000);
+    function finish(error?: Error): void {
+      clearTimeout(timer);
+      socket.destroy();
+      if (error === undefined) resolve(replies[replies.length - 1] ?? null);
+      else reject(error);
+    }
+    socket.once('error', (error) => finish(error));
+    socket.on('data', (chunk) => {
+      buffer = Buffer.concat([buffer, chunk]);
+      try {
+        for (;;) {
+          const parsed = parseResp(buffer, 0);
+          if (parsed === undefined) return;
+          buffer = buffer.subarray(parsed.end);
+          replies.push(parsed.value);
+          if (replies.length === commands.length) return finish();
+        }
+      } catch (error) {
+        finish(error as Error);
+      }
+    });
+    socket.once('connect', () => socket.write(commands.map(encodeCommand).join('')));
+  });
+}
+
+/** Parses one RESP2 value at `start`; undefined when the buffer does not hold all of it yet. */
+function parseResp(buffer: Buffer, start: number): { value: RespValue; end: number } | undefined {
+  const lineEnd = buffer.indexOf('\r\n', start);
+  if (lineEnd < 0) return undefined;
+  const type = String.fromCharCode(buffer[start]!);
+  const line = buffer.toString('utf8', start + 1, lineEnd);
+  const next = lineEnd + 2;
+  switch (type) {
+    case '+':
+      return { value: line, end: next };
+    case '-':
+      throw new Error(line);
+    case ':':
+      return { value: Number(line), end: next };
+    case '$': {
+      const length = Number(line);
+      if (length < 0) return { value: null, end: next };
+      if (buffer.length < next + length + 2) return undefined;
+      return { value: buffer.toString('utf8', next, next + length), end: next + length + 2 };
+    }
+    case '*': {
+      const count = Number(line);
+      if (count < 0) return { value: null, end: next };
+      const items: RespValue[] = [];
+      let position = next;
+      for (let i = 0; i < count; i += 1) {
+        const item = parseResp(buffer, position);
+        if (item === undefined) return undefined;
+        items.push(item.value);
+        position = item.end;
+      }
+      return { value: items, end: position };
+    }
+    default:
+      throw new Error(`unexpected RESP type ${JSON.stringify(type)}`);
+  }
+}

@@ -6,11 +6,10 @@ import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Pool } from 'pg';
 import { postgresSchema, type PostgresConfig } from '../../src/config/schema.js';
-import { OpsError } from '../../src/core/errors.js';
-import type { Tracer } from '../../src/core/trace.js';
 import { createPgPool, pgError } from '../../src/postgres/connection.js';
 import { pgServerUser } from '../../src/postgres/tools.js';
 import { freePort, startPostgres, type PostgresServer } from '../../src/testing/index.js';
+import { recordingTracer, rejection } from '../helpers/assertions.js';
 
 const PASSWORD = 'pg-int-pass-4Kd';
 const configKey = 'profiles.test.postgres';
@@ -19,20 +18,7 @@ function config(input: Record<string, unknown>): PostgresConfig {
   return postgresSchema.parse({ connectTimeout: '2s', statementTimeout: '5s', ...input });
 }
 
-function recordingTracer(): Tracer & { lines: string[] } {
-  const lines: string[] = [];
-  return { enabled: true, lines, record: (kind, detail, ms) => lines.push(`${kind} ${detail}${ms === undefined ? '' : ` ${ms.toFixed(1)}ms`}`) };
-}
 
-async function rejection(promise: Promise<unknown>): Promise<OpsError> {
-  try {
-    await promise;
-  } catch (error) {
-    expect(error).toBeInstanceOf(OpsError);
-    return error as OpsError;
-  }
-  throw new Error('expected a rejection');
-}
 
 describe('createPgPool against a real PostgreSQL', () => {
   let server: PostgresServer;

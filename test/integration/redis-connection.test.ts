@@ -1,4 +1,4 @@
-import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { createServer, connect, type Server, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -7,11 +7,9 @@ import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import type { Redis } from 'ioredis';
 import { redisSchema, type RedisConfig } from '../../src/config/schema.js';
-import { OpsError } from '../../src/core/errors.js';
-import type { Tracer } from '../../src/core/trace.js';
 import { createRedisClient, redisError, type RedisClient } from '../../src/redis/connection.js';
-import { freePort, startRedis, type RedisServer } from '../../src/testing/index.js';
-import { pollUntilReady, redisProbe } from '../../src/testing/ready.js';
+import { freePort, startRedis, startRedisCluster, startRedisSentinel, type RedisServer } from '../../src/testing/index.js';
+import { recordingTracer, rejection } from '../helpers/assertions.js';
 
 const PASSWORD = 'redis-int-pass-7Qx';
 const configKey = 'profiles.test.redis';
@@ -20,20 +18,7 @@ function config(input: Record<string, unknown>): RedisConfig {
   return redisSchema.parse({ connectTimeout: '2s', commandTimeout: '1s', retry: { maxAttempts: 2, baseDelay: '50ms', maxDelay: '200ms' }, ...input });
 }
 
-function recordingTracer(): Tracer & { lines: string[] } {
-  const lines: string[] = [];
-  return { enabled: true, lines, record: (kind, detail, ms) => lines.push(`${kind} ${detail}${ms === undefined ? '' : ` ${ms.toFixed(1)}ms`}`) };
-}
 
-async function rejection(promise: Promise<unknown>): Promise<OpsError> {
-  try {
-    await promise;
-  } catch (error) {
-    expect(error).toBeInstanceOf(OpsError);
-    return error as OpsError;
-  }
-  throw new Error('expected a rejection');
-}
 
 describe('createRedisClient against a real redis-server', () => {
   let server: RedisServer;
@@ -223,41 +208,10 @@ describe('a connection lost mid-command', () => {
   });
 });
 
-/** A real Sentinel (redis-server --sentinel) monitoring `masterPort`, in its own temp dir. */
-async function startSentinel(masterPort: number, password: string): Promise<{ port: number; stop(): Promise<void> }> {
-  const dir = await mkdtemp(join(tmpdir(), 'opsctl-sentinel-'));
-  const port = await freePort();
-  const conf = join(dir, 'sentinel.conf');
-  await writeFile(conf, [
-    `port ${port}`,
-    'bind 127.0.0.1',
-    `dir ${dir}`,
-    `sentinel monitor mymaster 127.0.0.1 ${masterPort} 1`,
-    `sentinel auth-pass mymaster ${password}`,
-    '',
-  ].join('\n'));
-  const child: ChildProcess = spawn('redis-server', [conf, '--sentinel'], { stdio: 'ignore' });
-  const stop = async () => {
-    if (child.exitCode === null && child.signalCode === null) {
-      const exited = new Promise((resolve) => child.once('exit', resolve));
-      child.kill('SIGTERM');
-      await exited;
-    }
-    await rm(dir, { recursive: true, force: true });
-  };
-  try {
-    await pollUntilReady(() => redisProbe(port, [['SENTINEL', 'GET-MASTER-ADDR-BY-NAME', 'mymaster']], String(masterPort)), { name: 'sentinel', timeoutMs: 10_000 });
-  } catch (error) {
-    await stop();
-    throw error;
-  }
-  return { port, stop };
-}
-
 describe('Sentinel and Cluster', () => {
   it('finds the master through a Sentinel, and explains an unknown master name or a dead Sentinel', async () => {
-    const master = await startRedis({ password: PASSWORD });
-    const sentinel = await startSentinel(master.port, PASSWORD);
+    const topology = await startRedisSentinel({ replicas: 0, sentinels: 1, password: PASSWORD });
+    const sentinel = topology.sentinels[0]!;
     try {
       const sentinelConfig = (name: string, port = sentinel.port) =>
         config({ mode: 'sentinel', password: PASSWORD, sentinel: { name, nodes: [{ host: '127.0.0.1', port }] } });
@@ -280,17 +234,15 @@ describe('Sentinel and Cluster', () => {
       expect(dead.message).toBe(`cannot connect to Redis at 127.0.0.1:${deadPort}: connection refused`);
       expect(dead.hint).toContain(`${configKey}.sentinel.nodes`);
     } finally {
-      await sentinel.stop();
-      await master.stop();
+      await topology.stop();
     }
   });
 
   it('connects to a Cluster from a seed node, and names a dead seed', async () => {
     // A one-node cluster owning every slot: a real Cluster protocol without the join wait.
-    const node = await startRedis({ args: ['--cluster-enabled', 'yes', '--cluster-config-file', 'nodes.conf', '--cluster-announce-ip', '127.0.0.1'] });
+    const cluster = await startRedisCluster({ primaries: 1, replicasPerPrimary: 0 });
+    const node = cluster.nodes[0]!;
     try {
-      await redisProbe(node.port, [['CLUSTER', 'ADDSLOTSRANGE', '0', '16383']], '+OK');
-      await pollUntilReady(() => redisProbe(node.port, [['CLUSTER', 'INFO']], 'cluster_state:ok'), { name: 'cluster', timeoutMs: 10_000 });
       const clusterConfig = (port: number) => config({ mode: 'cluster', cluster: { nodes: [{ host: '127.0.0.1', port }] } });
       const tracer = recordingTracer();
       const client = await createRedisClient(clusterConfig(node.port), { configKey, tracer });
@@ -307,7 +259,7 @@ describe('Sentinel and Cluster', () => {
       expect(dead.message).toBe(`cannot connect to Redis at 127.0.0.1:${deadPort}: connection refused`);
       expect(dead.hint).toContain(`${configKey}.cluster.nodes`);
     } finally {
-      await node.stop();
+      await cluster.stop();
     }
   });
 });

@@ -11,8 +11,10 @@ export function register(command: Command, action: ActionFactory): void {
     'after',
     `
 Checks the configuration, Redis (reachability, latency, version, role, memory, persistence,
-eviction policy), PostgreSQL (reachability, version) and pg_dump/pg_restore against the server.
-Each warning or failure comes with a one-line remedy. Thresholds: profiles.<name>.doctor.
+eviction policy, fragmentation, evictions, rejected connections, blocked clients, replication,
+and cluster state or Sentinel quorum), PostgreSQL (reachability, version) and
+pg_dump/pg_restore against the server. Each warning or failure comes with a one-line remedy.
+Thresholds: profiles.<name>.redis.health (see docs/redis.md).
 Exit codes: 0 all pass, 3 a check warned or failed, 4 nothing configured could be reached.
 See docs/doctor.md.`,
   );
@@ -40,6 +42,12 @@ async function runDoctorCommand(ctx: CommandContext): Promise<void> {
     connectRedis: () => ctx.redis(),
     connectPg: () => ctx.pg(),
     findPgTool: (name, options) => findPgTool(name, { env: ctx.env, ...options }),
+    redisNodes: async () => {
+      const [selected, { RedisNodes }] = await Promise.all([ctx.profile(), import('../../redis/topology.js')]);
+      const nodes = new RedisNodes(selected.profile.redis!, `profiles.${selected.name}.redis`, ctx.tracer);
+      ctx.onClose(() => nodes.close());
+      return nodes;
+    },
   });
 
   switch (ctx.out.format) {
