@@ -314,6 +314,9 @@ async function planConnection(config: RedisConfig, configKey: string, lazy: bool
     autoResendUnfulfilledCommands: false,
     // Connect explicitly below so failures surface as errors here, not as events later.
     lazyConnect: true,
+    // ioredis keeps a 2 s timer after closing a socket that never connected, which held every
+    // command against an unreachable server open for 2 s after it had already failed.
+    disconnectTimeout: 100,
     // CLIENT LIST on the server shows who we are.
     connectionName: 'opsctl',
     // A READONLY reply means we still talk to a demoted primary (it was paused or partitioned

@@ -111,6 +111,12 @@ export function standaloneNode(config: RedisConfig): NodeAddress {
  * TLS carried over, Sentinels with their own credentials and no database.
  */
 export function nodeConfig(config: RedisConfig, node: NodeAddress, kind: 'data' | 'sentinel'): RedisConfig {
+  // The configured standalone server itself: keep the section as written, so errors name the
+  // key the operator wrote (`…redis.url`), not a `host` that is not in the file.
+  if (config.mode === 'standalone' && kind === 'data') {
+    const configured = standaloneNode(config);
+    if (configured.host === node.host && configured.port === node.port) return config;
+  }
   let username = config.username;
   let password = config.password;
   let db = config.db;
