@@ -3,7 +3,8 @@ import type { Pool } from 'pg';
 import { systemClock, type Clock } from '../core/clock.js';
 import { OpsError } from '../core/errors.js';
 import type { ProgressReporter } from '../core/progress.js';
-import { silentTracer, streamTracer, type Tracer } from '../core/trace.js';
+import { formatDuration } from '../core/parse.js';
+import { silentTracer, streamTracer, teeTracer, tracePhase, TimingCollector, type Tracer } from '../core/trace.js';
 import type { LoadedConfig, SelectedProfile } from '../config/loader.js';
 import type { IOStreams } from './ui/io.js';
 import { Output, resolveFormat } from './ui/output.js';
@@ -25,6 +26,10 @@ export interface GlobalOptions {
   yes?: boolean;
   /** `--yes=<profile>`: confirms destructive steps on that (protected) profile only. */
   yesProfile?: string;
+  /** `--timings`: a per-phase table on stderr when the command ends. */
+  timings?: boolean;
+  /** `--cpu-prof`: a .cpuprofile of the run (handled by main). */
+  cpuProf?: boolean;
 }
 
 /** What main hands every command: the process's streams and environment, swappable in tests. */
@@ -65,6 +70,8 @@ export class CommandContext {
   #redis: Promise<RedisClient> | undefined;
   #pg: Promise<Pool> | undefined;
   readonly #cleanups: (() => Promise<void> | void)[] = [];
+  readonly #timings: TimingCollector | undefined;
+  readonly #started: number;
 
   constructor(runtime: Runtime, globals: GlobalOptions) {
     this.io = runtime.io;
@@ -76,7 +83,12 @@ export class CommandContext {
     this.theme = createTheme(runtime.io.colorStdout);
     this.out = new Output(runtime.io, resolveFormat(globals), this.theme, globals.quiet === true);
     this.prompter = createPrompter(runtime.io, { noInput: globals.input === false });
-    this.tracer = globals.debug === true ? streamTracer((line) => runtime.io.stderr.write(line)) : silentTracer;
+    this.#timings = globals.timings === true ? new TimingCollector() : undefined;
+    this.tracer = teeTracer(
+      globals.debug === true ? streamTracer((line) => runtime.io.stderr.write(line)) : silentTracer,
+      this.#timings ?? silentTracer,
+    );
+    this.#started = this.clock.monotonic();
     this.progress = terminalProgress({ io: runtime.io, clock: this.clock, quiet: globals.quiet === true });
   }
 
@@ -87,8 +99,9 @@ export class CommandContext {
 
   /** The configuration file, found by `--config` or the cosmiconfig search. */
   config(): Promise<LoadedConfig> {
-    this.#config ??= import('../config/loader.js')
-      .then((m) => m.loadConfig({ configPath: this.globals.config, cwd: this.cwd, env: this.env, tracer: this.tracer }))
+    this.#config ??= tracePhase(this.tracer, 'load configuration', () =>
+      import('../config/loader.js').then((m) => m.loadConfig({ configPath: this.globals.config, cwd: this.cwd, env: this.env, tracer: this.tracer })),
+    )
       .then((loaded) => {
         // e.g. "written for configuration version 1 … run `opsctl config migrate`".
         for (const warning of loaded.warnings) this.out.warning(warning);
@@ -121,7 +134,7 @@ export class CommandContext {
         tracer: this.tracer,
       });
       this.onClose(() => manager.close());
-      return manager.shared();
+      return tracePhase(this.tracer, 'connect to Redis', () => manager.shared());
     })();
     return this.#redis;
   }
@@ -136,10 +149,9 @@ export class CommandContext {
         });
       }
       const { createPgPool } = await import('../postgres/connection.js');
-      const pool = await createPgPool(selected.profile.postgres, {
-        configKey: `profiles.${selected.name}.postgres`,
-        tracer: this.tracer,
-      });
+      const pool = await tracePhase(this.tracer, 'connect to PostgreSQL', () =>
+        createPgPool(selected.profile.postgres!, { configKey: `profiles.${selected.name}.postgres`, tracer: this.tracer }),
+      );
       this.onClose(() => pool.end());
       return pool;
     })();
@@ -190,5 +202,18 @@ export class CommandContext {
         // Closing is best effort: the command's own outcome is what the operator needs to see.
       }
     }
+    if (this.#timings !== undefined) this.#printTimings(this.#timings);
   }
+
+  /** `--timings`: the phases and the time spent in Redis, SQL and child processes, on stderr. */
+  #printTimings(timings: TimingCollector): void {
+    const total = this.clock.monotonic() - this.#started;
+    const rows = [...timings.rows(), { phase: 'total', count: 1, totalMs: total }];
+    const table = new Output(this.io, 'table', this.theme).table(
+      rows.map((row) => ({ phase: row.phase, count: String(row.count), time: formatDuration(row.totalMs), share: `${Math.round((row.totalMs / total) * 100)}%` })),
+      [{ key: 'phase' }, { key: 'count' }, { key: 'time' }, { key: 'share' }],
+    );
+    this.io.stderr.write(table);
+  }
+
 }

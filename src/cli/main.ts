@@ -5,6 +5,7 @@ import { OpsError, isOpsError } from '../core/errors.js';
 import { ExitCode } from '../core/exit-codes.js';
 import { secrets } from '../core/redact.js';
 import type { Runtime } from './context.js';
+import type { ContextFactory } from './program.js';
 import { expandYesProfile, isVersionOnly, packageVersion, targetGroup } from './argv.js';
 import { processIO, type IOStreams } from './ui/io.js';
 import type { Theme } from './ui/theme.js';
@@ -14,6 +15,8 @@ export interface MainOverrides {
   env?: NodeJS.ProcessEnv;
   cwd?: string;
   signal?: AbortSignal;
+  /** Builds each command's context (the REPL's keeps connections open across lines). */
+  createContext?: ContextFactory;
 }
 
 /**
@@ -37,7 +40,25 @@ export async function main(argv: readonly string[], overrides: MainOverrides = {
     io.stdout.write(`${packageVersion()}\n`);
     return ExitCode.Ok;
   }
+  // `opsctl` alone on a terminal opens the interactive shell.
+  if (argv.length === 0 && io.stdinIsTTY && io.stdoutIsTTY) return main(['shell'], { ...overrides, io, env });
+  // The shell scripts' Tab press: cobra's protocol, answered from the command tree.
+  if (argv[0] === '__complete') {
+    const { runComplete } = await import('./completion/run.js');
+    return runComplete(runtime, argv.slice(1));
+  }
 
+  // Started before the command tree loads, so module loading shows in the profile too.
+  const stopProfile = argv.includes('--cpu-prof') ? await (await import('./cpu-profile.js')).startCpuProfile(runtime.cwd) : undefined;
+  try {
+    return await runProgram(argv, runtime, overrides, debug);
+  } finally {
+    if (stopProfile !== undefined) io.stderr.write(`cpu profile written to ${await stopProfile()} (open it in Chrome DevTools or speedscope)\n`);
+  }
+}
+
+async function runProgram(argv: readonly string[], runtime: Runtime, overrides: MainOverrides, debug: boolean): Promise<number> {
+  const io = runtime.io;
   let exitCode: number = ExitCode.Ok;
   let commanderText = '';
   try {
@@ -47,6 +68,7 @@ export async function main(argv: readonly string[], overrides: MainOverrides = {
       load: group === undefined ? [] : [group],
       onExitCode: (code) => (exitCode = code),
       onCommanderError: (text) => (commanderText += text),
+      ...(overrides.createContext === undefined ? {} : { createContext: overrides.createContext }),
     });
     await program.parseAsync(expandYesProfile(argv), { from: 'user' });
     if (runtime.signal.aborted) throw runtime.signal.reason;
@@ -123,6 +145,13 @@ export async function run(): Promise<void> {
     if (process.stderr.isTTY) process.stderr.write('\ninterrupting… (press Ctrl-C again to force)\n');
     controller.abort(new OpsError('INTERRUPTED', `interrupted by ${signal}`, { hint: 'run the command again when ready' }));
   };
+  // `opsctl … | head` closes the pipe early: the reader has what it wanted, so stop quietly.
+  for (const stream of [process.stdout, process.stderr]) {
+    stream.on('error', (error: NodeJS.ErrnoException) => {
+      if (error.code === 'EPIPE') process.exit(process.exitCode ?? ExitCode.Ok);
+      throw error;
+    });
+  }
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
   process.exitCode = await main(process.argv.slice(2), { signal: controller.signal });

@@ -1,6 +1,8 @@
 import { Command, Option } from 'commander';
 import { packageVersion } from './argv.js';
 import type { CommandContext, GlobalOptions, Runtime } from './context.js';
+import { profileCompleter } from './completion/completers.js';
+import { completeWith } from './completion/types.js';
 
 /**
  * The command tree. Each group lives in its own module and is imported only when that group
@@ -22,6 +24,8 @@ export const GROUPS: readonly GroupSpec[] = [
   { name: 'doctor', summary: 'Check configuration, Redis, PostgreSQL and tools; one line of remedy per problem', load: () => import('./commands/doctor.js') },
   { name: 'dev', summary: 'Run a local Redis + PostgreSQL stack for development', load: () => import('./commands/dev.js') },
   { name: 'redis', summary: 'Redis deployment: ping, info, health, latency, topology, keys, memory, slowlog, clients, cluster check, failover', load: () => import('./commands/redis.js') },
+  { name: 'shell', summary: 'Interactive mode: run commands without the `opsctl` prefix, with completion and history', load: () => import('./commands/shell.js') },
+  { name: 'completion', summary: 'Print the bash, zsh or fish completion script', load: () => import('./commands/completion.js') },
   { name: 'backup', summary: 'Encrypted, verified backups of PostgreSQL into a repository: init, run, list, show, verify, runs', load: () => import('./commands/backup.js') },
 ];
 
@@ -37,7 +41,12 @@ export interface BuildOptions {
   onExitCode?: (code: number) => void;
   /** Receives commander's own error text instead of printing it (main reformats it). */
   onCommanderError?: (text: string) => void;
+  /** Builds each command's context; the REPL's shares connections across lines. */
+  createContext?: ContextFactory;
 }
+
+/** Makes the context a command runs with (default: a fresh CommandContext). */
+export type ContextFactory = (runtime: Runtime, globals: GlobalOptions) => CommandContext;
 
 export async function buildProgram(runtime: Runtime, options: BuildOptions): Promise<Command> {
   const program = new Command('opsctl')
@@ -52,13 +61,15 @@ export async function buildProgram(runtime: Runtime, options: BuildOptions): Pro
       writeErr: (text) => runtime.io.stderr.write(text),
       outputError: (text) => options.onCommanderError?.(text),
     })
-    .addOption(new Option('--profile <name>', 'configuration profile to use (env: OPSCTL_PROFILE)'))
+    .addOption(completeWith(new Option('--profile <name>', 'configuration profile to use (env: OPSCTL_PROFILE)'), profileCompleter))
     .addOption(new Option('--config <path>', 'configuration file (default: search from the current directory)'))
     .addOption(new Option('--json', 'print data as JSON (same as -o json)'))
     .addOption(new Option('-o, --output <format>', 'output format').choices(['table', 'json', 'yaml', 'csv']))
     .addOption(new Option('-q, --quiet', 'print only data and errors'))
     .addOption(new Option('-v, --verbose', 'print more detail on stderr'))
     .addOption(new Option('--debug', 'trace Redis commands, SQL, child processes and stack traces on stderr'))
+    .addOption(new Option('--timings', 'print a per-phase timing table on stderr when the command ends'))
+    .addOption(new Option('--cpu-prof', 'write a .cpuprofile of this run to the current directory'))
     .addOption(new Option('--no-color', 'disable colour (also NO_COLOR=1)'))
     .addOption(new Option('--no-input', 'never prompt; fail instead and name the flag to pass'))
     .addOption(new Option('-y, --yes', 'answer yes to confirmations (for scripts); --yes=<profile> for a protected profile'))
@@ -86,7 +97,7 @@ Exit codes: 0 ok, 1 failed, 2 usage/config error, 3 check found problems,
       // Loaded here, not at the top: the context pulls in the output layer (yaml, cli-table3,
       // chalk), which `--help` and `--version` must not pay for.
       const { CommandContext } = await import('./context.js');
-      const ctx = new CommandContext(runtime, globals);
+      const ctx = options.createContext?.(runtime, globals) ?? new CommandContext(runtime, globals);
       try {
         await untilAborted(body(ctx, ...(args.slice(0, -1) as never)), runtime.signal);
       } finally {
