@@ -11,6 +11,7 @@ import { formatKeyPath, isPlainObject, pathStartsWith, type PathSegment } from '
 import type { OpsConfig, ProfileConfig } from './schema.js';
 import { formatOf, sourceFromModule, sourceFromText, type ConfigFormat, type ConfigSource } from './source.js';
 import { closest, formatProblem, sortProblems, validateConfigData, type ConfigProblem } from './validate.js';
+import { SEARCH_PLACES } from './search-places.js';
 
 /** The configuration file found, parsed, migrated in memory, interpolated and validated. */
 export interface LoadedConfig {
@@ -44,23 +45,7 @@ export interface LoadOptions {
   tracer?: Tracer;
 }
 
-/** File names looked for in each directory, in this order. */
-export const SEARCH_PLACES: readonly string[] = [
-  'opsctl.config.ts',
-  'opsctl.config.js',
-  'opsctl.config.mjs',
-  'opsctl.config.cjs',
-  'opsctl.config.json',
-  'opsctl.config.yaml',
-  'opsctl.config.yml',
-  '.opsctlrc',
-  '.opsctlrc.json',
-  '.opsctlrc.yaml',
-  '.opsctlrc.yml',
-  '.opsctlrc.js',
-  '.opsctlrc.mjs',
-  'package.json',
-];
+export { SEARCH_PLACES };
 
 /** Relative to the working directory when the file is below it: shorter in messages. */
 export function displayPath(filepath: string, cwd: string): string {

@@ -5,7 +5,7 @@ import type { Command } from 'commander';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CompletionCache } from '../../src/cli/completion/cache.js';
 import { escapeGlob, profileCompleter, runDynamic } from '../../src/cli/completion/completers.js';
-import { PROBE_SEARCH_PLACES, probeConfig, probeConfigFile } from '../../src/cli/completion/config-probe.js';
+import { probeConfig, probeConfigFile } from '../../src/cli/completion/config-probe.js';
 import { complete } from '../../src/cli/completion/engine.js';
 import { formatCompletion } from '../../src/cli/completion/run.js';
 import { SCRIPT_FILES, SHELLS, completionScript } from '../../src/cli/completion/scripts.js';
@@ -14,7 +14,6 @@ import { buildDocsProgram } from '../../src/cli/docs-gen.js';
 import { hintFor } from '../../src/cli/repl/hints.js';
 import { History } from '../../src/cli/repl/history.js';
 import { completionWords, splitLine } from '../../src/cli/repl/words.js';
-import { SEARCH_PLACES } from '../../src/config/loader.js';
 
 let program: Command;
 const dir = mkdtempSync(join(tmpdir(), 'opsctl-completion-'));
@@ -166,10 +165,6 @@ describe('server-backed completion cache', () => {
 });
 
 describe('config probe', () => {
-  it('searches the same file names in the same order as the loader', () => {
-    expect(PROBE_SEARCH_PLACES).toEqual(SEARCH_PLACES);
-  });
-
   it('finds the file from a subdirectory, reads profiles and defaultProfile', async () => {
     const sub = join(dir, 'a', 'b');
     mkdirSync(sub, { recursive: true });

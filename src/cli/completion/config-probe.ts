@@ -2,30 +2,15 @@ import { readFile, stat } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import type { CompletionGlobals, ProfileSummary } from './types.js';
+import { SEARCH_PLACES } from '../../config/search-places.js';
 
 /**
  * Profile names for Tab completion without the full loader: the loader validates with zod and
  * searches with cosmiconfig, which together cost more than the whole Tab-press budget. This
- * finds the same file (same names, same order, same directories; a unit test keeps the list
- * equal to the loader's SEARCH_PLACES) and reads only the `profiles` keys. JS/TS files are code:
+ * finds the same file (the loader's SEARCH_PLACES, same directories) and reads only the
+ * `profiles` keys. JS/TS files are code:
  * for those it falls back to the real loader.
  */
-export const PROBE_SEARCH_PLACES: readonly string[] = [
-  'opsctl.config.ts',
-  'opsctl.config.js',
-  'opsctl.config.mjs',
-  'opsctl.config.cjs',
-  'opsctl.config.json',
-  'opsctl.config.yaml',
-  'opsctl.config.yml',
-  '.opsctlrc',
-  '.opsctlrc.json',
-  '.opsctlrc.yaml',
-  '.opsctlrc.yml',
-  '.opsctlrc.js',
-  '.opsctlrc.mjs',
-  'package.json',
-];
 
 const isFile = (file: string) => stat(file).then((info) => info.isFile(), () => false);
 
@@ -37,7 +22,7 @@ export async function probeConfigFile(cwd: string, env: NodeJS.ProcessEnv, globa
   }
   const home = path.resolve(env.HOME ?? os.homedir());
   for (let dir = path.resolve(cwd); ; dir = path.dirname(dir)) {
-    for (const name of PROBE_SEARCH_PLACES) {
+    for (const name of SEARCH_PLACES) {
       const file = path.join(dir, name);
       if (!(await isFile(file))) continue;
       // package.json counts only when it has an "opsctl" key (as cosmiconfig does).
