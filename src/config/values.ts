@@ -29,3 +29,36 @@ export async function readConfigFile(path: string, key: string): Promise<Buffer>
     });
   }
 }
+
+/** The parts of a `scheme://user:password@host:port/path?query` server URL, decoded. */
+export interface ServerUrl {
+  protocol: string;
+  host: string | undefined;
+  port: number | undefined;
+  username: string | undefined;
+  password: string | undefined;
+  /** The path without its leading slash, decoded ('' when none). */
+  path: string;
+  params: URLSearchParams;
+}
+
+/** Parses a server URL of one of `protocols` (`'redis:'`, …); undefined when it is not one. */
+export function parseServerUrl(text: string, protocols: readonly string[]): ServerUrl | undefined {
+  let url: URL;
+  try {
+    url = new URL(text);
+  } catch {
+    return undefined;
+  }
+  if (!protocols.includes(url.protocol)) return undefined;
+  const decoded = (part: string) => (part === '' ? undefined : decodeURIComponent(part));
+  return {
+    protocol: url.protocol,
+    host: url.hostname.replace(/^\[(.*)\]$/, '$1') || undefined,
+    port: url.port === '' ? undefined : Number(url.port),
+    username: decoded(url.username),
+    password: decoded(url.password),
+    path: decodeURIComponent(url.pathname.replace(/^\//, '')),
+    params: url.searchParams,
+  };
+}

@@ -6,7 +6,7 @@ import { REDACTED, redactUrlCredentials, secrets } from '../core/redact.js';
 import { silentTracer, type Tracer } from '../core/trace.js';
 import type { PostgresConfig } from '../config/schema.js';
 import { mapPgError, type PgErrorContext } from './errors.js';
-import { configDuration, readConfigFile } from '../config/values.js';
+import { configDuration, parseServerUrl, readConfigFile } from '../config/values.js';
 
 export interface CreatePgPoolOptions {
   /** Where the settings live in the config, e.g. `profiles.dev.postgres`; named in error hints. */
@@ -137,20 +137,14 @@ export function resolvePgTarget(config: PostgresConfig, configKey: string): PgTa
   let database: string | undefined;
   let sslMode: string | undefined;
   if (config.url !== undefined) {
-    let url: URL;
-    try {
-      url = new URL(config.url);
-    } catch {
-      throw invalidUrl(config.url, configKey);
-    }
-    if (url.protocol !== 'postgres:' && url.protocol !== 'postgresql:') throw invalidUrl(config.url, configKey);
-    host = url.searchParams.get('host') ?? (url.hostname.replace(/^\[(.*)\]$/, '$1') || undefined);
-    port = url.port === '' ? undefined : Number(url.port);
-    user = url.username === '' ? undefined : decodeURIComponent(url.username);
-    password = url.password === '' ? undefined : decodeURIComponent(url.password);
-    const path = decodeURIComponent(url.pathname.replace(/^\//, ''));
-    database = path === '' ? undefined : path;
-    sslMode = url.searchParams.get('sslmode') ?? undefined;
+    const url = parseServerUrl(config.url, ['postgres:', 'postgresql:']);
+    if (url === undefined) throw invalidUrl(config.url, configKey);
+    host = url.params.get('host') ?? url.host;
+    port = url.port;
+    user = url.username;
+    password = url.password;
+    database = url.path === '' ? undefined : url.path;
+    sslMode = url.params.get('sslmode') ?? undefined;
   }
   const mode = config.ssl?.mode ?? sslMode ?? 'disable';
   if (!SSL_MODES.includes(mode)) {

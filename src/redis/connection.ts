@@ -8,7 +8,7 @@ import { silentTracer, type Tracer } from '../core/trace.js';
 import type { RedisConfig } from '../config/schema.js';
 import { isGenericRedisError, isRedisAuthError, mapRedisError, redisConnectTimeout, type RedisErrorContext } from './errors.js';
 import { describeCommand } from './trace.js';
-import { configDuration, readConfigFile } from '../config/values.js';
+import { configDuration, parseServerUrl, readConfigFile } from '../config/values.js';
 
 export type RedisClient = Redis | Cluster;
 
@@ -234,23 +234,17 @@ function standaloneAddress(config: RedisConfig, configKey: string): StandaloneAd
   let password: string | undefined;
   let tls = false;
   if (config.url !== undefined) {
-    let url: URL;
-    try {
-      url = new URL(config.url);
-    } catch {
-      throw invalidUrl(config.url, configKey);
-    }
-    if (url.protocol !== 'redis:' && url.protocol !== 'rediss:') throw invalidUrl(config.url, configKey);
+    const url = parseServerUrl(config.url, ['redis:', 'rediss:']);
+    if (url === undefined) throw invalidUrl(config.url, configKey);
     tls = url.protocol === 'rediss:';
-    host = url.hostname.replace(/^\[(.*)\]$/, '$1') || undefined;
-    port = url.port === '' ? undefined : Number(url.port);
-    const path = url.pathname.replace(/^\//, '');
-    if (path !== '') {
-      if (!/^\d+$/.test(path)) throw invalidUrl(config.url, configKey);
-      db = Number(path);
+    host = url.host;
+    port = url.port;
+    if (url.path !== '') {
+      if (!/^\d+$/.test(url.path)) throw invalidUrl(config.url, configKey);
+      db = Number(url.path);
     }
-    username = url.username === '' ? undefined : decodeURIComponent(url.username);
-    password = url.password === '' ? undefined : decodeURIComponent(url.password);
+    username = url.username;
+    password = url.password;
   }
   return {
     host: config.host ?? host ?? 'localhost',
