@@ -1,4 +1,3 @@
-import { mkdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
 import { Argument, InvalidArgumentError, type Command } from 'commander';
 import type { AgeIdentity } from '../../backup/age.js';
@@ -176,20 +175,10 @@ async function settings(ctx: CommandContext, options: RepoOptions, needProfile =
 
 async function readIdentities(ctx: CommandContext, keyFile: string | undefined): Promise<AgeIdentity[] | undefined> {
   if (keyFile === undefined) return undefined;
-  const { parseIdentityFile } = await import('../../backup/age.js');
-  let text: string;
-  try {
-    text = await readFile(keyFile, 'utf8');
-    if (process.platform !== 'win32' && ((await stat(keyFile)).mode & 0o077) !== 0) {
-      ctx.out.warning(`${keyFile} is readable by other users: chmod 600 it`);
-    }
-  } catch (error) {
-    throw new OpsError('BACKUP_KEY_MISSING', `cannot read the key file ${keyFile}: ${(error as NodeJS.ErrnoException).code ?? 'error'}`, {
-      hint: 'fix backup.keyFile / --key-file, or create the key with `opsctl backup init --generate-key`',
-      cause: error,
-    });
-  }
-  return parseIdentityFile(text, keyFile);
+  const { readKeyFile } = await import('../../backup/key-file.js');
+  const key = await readKeyFile(keyFile);
+  if (key.exposed) ctx.out.warning(`${keyFile} is readable by other users: chmod 600 it`);
+  return key.identities;
 }
 
 /** Opens the repository; with `unlock`, proves the key opens it before anything else happens. */
@@ -204,11 +193,7 @@ async function openRepository(ctx: CommandContext, config: BackupSettings, unloc
 
 async function initCommand(ctx: CommandContext, options: RepoOptions & { generateKey?: boolean; encryption?: boolean }): Promise<void> {
   const config = await settings(ctx, options);
-  const [{ Repository }, { LocalStorage }, age] = await Promise.all([
-    import('../../backup/repository.js'),
-    import('../../backup/storage.js'),
-    import('../../backup/age.js'),
-  ]);
+  const [{ Repository }, { LocalStorage }] = await Promise.all([import('../../backup/repository.js'), import('../../backup/storage.js')]);
   const storage = new LocalStorage(config.location);
   if (options.encryption === false) {
     const repo = await Repository.init(storage, { scheme: 'none' }, { clock: ctx.clock });
@@ -223,16 +208,8 @@ async function initCommand(ctx: CommandContext, options: RepoOptions & { generat
   }
   let key: AgeIdentity;
   if (options.generateKey === true) {
-    key = age.generateIdentity();
-    await mkdir(dirname(config.keyFile), { recursive: true, mode: 0o700 });
-    try {
-      await writeFile(config.keyFile, age.formatIdentityFile(key, new Date(ctx.clock.now())), { mode: 0o600, flag: 'wx' });
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
-      throw new OpsError('BACKUP_REPO_EXISTS', `the key file ${config.keyFile} already exists; it is never overwritten`, {
-        hint: 'drop --generate-key to use it, or choose another --key-file',
-      });
-    }
+    const { createKeyFile } = await import('../../backup/key-file.js');
+    key = await createKeyFile(config.keyFile, new Date(ctx.clock.now()));
   } else {
     key = (await readIdentities(ctx, config.keyFile))![0]!;
   }
