@@ -1,5 +1,4 @@
 import { InvalidArgumentError, type Command } from 'commander';
-import { stringify as toYaml } from 'yaml';
 import { OpsError } from '../../core/errors.js';
 import { ExitCode } from '../../core/exit-codes.js';
 import { formatBytes, formatDuration, parseDuration } from '../../core/parse.js';
@@ -10,7 +9,7 @@ import type { KeyRow, LatencyStats } from '../../redis/inspect.js';
 import type { RedisNodes, Topology, TopologyNode } from '../../redis/topology.js';
 import type { CommandContext } from '../context.js';
 import { withExamples, type ActionFactory } from '../program.js';
-import { toCsv, type Column } from '../ui/output.js';
+import type { Column } from '../ui/output.js';
 import type { Theme } from '../ui/theme.js';
 
 /**
@@ -439,6 +438,9 @@ async function keysCommand(ctx: CommandContext, opts: KeysOptions): Promise<void
     if (format === 'csv' && count === 0) ctx.out.text(KEY_COLUMNS.map((column) => column.key).join(','));
   };
   ctx.signal.addEventListener('abort', close, { once: true });
+  // Loaded here, not at the top: every `redis` help and Tab press would pay for them.
+  const { stringify: toYaml } = await import('yaml');
+  const { toCsv } = await import('../ui/output.js');
   if (format === 'json') ctx.out.text('[');
   if (format === 'table') ctx.out.text(ctx.theme.heading(tableRow({ key: 'KEY', node: 'NODE', type: 'TYPE', ttl: 'TTL' as unknown as number })));
   try {
