@@ -8,17 +8,10 @@ import { Redis } from 'ioredis';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse as parseYaml } from 'yaml';
+import type { DevServiceStatus } from '../../src/dev/stack.js';
 import { runCli, type CliOptions } from '../helpers/cli.js';
 
-interface ServiceRow {
-  name: 'redis' | 'postgres';
-  state: 'running' | 'stopped';
-  pid: number | null;
-  port: number | null;
-  url: string | null;
-  version: string | null;
-  dataDir: string | null;
-}
+type ServiceRow = DevServiceStatus;
 
 /** Session id (field 6 of /proc/PID/stat): a daemon has its own session. */
 function sessionId(pid: number): number {

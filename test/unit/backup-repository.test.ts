@@ -9,20 +9,11 @@ import { Repository } from '../../src/backup/repository.js';
 import { LocalStorage } from '../../src/backup/storage.js';
 import { parseTocList, tablesOf } from '../../src/backup/toc.js';
 import type { Manifest, RunRecord } from '../../src/backup/types.js';
-import { OpsError } from '../../src/core/errors.js';
 import { useCaseDirs } from '../helpers/temp-dirs.js';
+import { rejection } from '../helpers/assertions.js';
 
 const { dir } = useCaseDirs('backup-repo');
 
-async function rejection(promise: Promise<unknown>): Promise<OpsError> {
-  try {
-    await promise;
-  } catch (error) {
-    expect(error).toBeInstanceOf(OpsError);
-    return error as OpsError;
-  }
-  throw new Error('expected a rejection');
-}
 
 function manifest(id: string, overrides: Partial<Manifest> = {}): Manifest {
   return {
