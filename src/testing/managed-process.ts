@@ -138,7 +138,7 @@ export class ManagedProcess {
   }
 }
 
-/** Creates `os.tmpdir()/opsctl-test-XXXXXX`, owned by `user` when given. */
+/** Creates a fresh `opsctl-test-<random>` directory under os.tmpdir(), owned by `user` when given. */
 export async function makeTempDir(user?: ServerUser): Promise<string> {
   const dir = await mkdtemp(join(tmpdir(), 'opsctl-test-'));
   if (user !== undefined) await chown(dir, user.uid, user.gid);
