@@ -9,7 +9,9 @@ import { secrets } from '../core/redact.js';
 import { noProgress, type ProgressReporter } from '../core/progress.js';
 import { silentTracer, type Tracer } from '../core/trace.js';
 import type { PostgresConfig } from '../config/schema.js';
-import { pgError, resolvePgTarget } from '../postgres/connection.js';
+import { pgError, pgToolEnv, resolvePgTarget } from '../postgres/connection.js';
+// Moved to src/postgres/connection.ts; re-exported while other modules switch over.
+export { pgToolEnv } from '../postgres/connection.js';
 import { findPgTool, type PgTool } from '../postgres/tools.js';
 import { createAgeEncryptStream } from './age.js';
 import { childStage, resolveCodec, type Codec, type CompressionSpec } from './compression.js';
@@ -257,30 +259,6 @@ function uniqueName(stem: string, taken: Set<string>, suffix: string): string {
 function describeServer(config: PostgresConfig, configKey: string): string {
   const target = resolvePgTarget(config, configKey);
   return `${target.user}@${target.host}:${target.port}`;
-}
-
-/**
- * The libpq environment for pg_dump and friends from a profile's postgres section: the password
- * travels in PGPASSWORD (never on a command line), TLS settings in PGSSL*.
- */
-export function pgToolEnv(config: PostgresConfig, configKey: string, base: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
-  const target = resolvePgTarget(config, configKey);
-  const env: NodeJS.ProcessEnv = {
-    PATH: base.PATH,
-    HOME: base.HOME,
-    LC_ALL: 'C',
-    PGHOST: target.host,
-    PGPORT: String(target.port),
-    PGUSER: target.user,
-    PGDATABASE: target.database,
-    PGSSLMODE: target.sslMode,
-    PGAPPNAME: 'opsctl-backup',
-  };
-  if (target.password !== undefined) env.PGPASSWORD = target.password;
-  if (config.ssl?.ca !== undefined) env.PGSSLROOTCERT = config.ssl.ca;
-  if (config.ssl?.cert !== undefined) env.PGSSLCERT = config.ssl.cert;
-  if (config.ssl?.key !== undefined) env.PGSSLKEY = config.ssl.key;
-  return env;
 }
 
 interface StoreOptions {

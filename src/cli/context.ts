@@ -30,6 +30,8 @@ export interface GlobalOptions {
   timings?: boolean;
   /** `--cpu-prof`: a .cpuprofile of the run (handled by main). */
   cpuProf?: boolean;
+  /** `--explain`: print the equivalent redis-cli / psql / pg_dump lines instead of running. */
+  explain?: boolean;
 }
 
 /** What main hands every command: the process's streams and environment, swappable in tests. */

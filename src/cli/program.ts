@@ -1,6 +1,8 @@
 import { Command, Option } from 'commander';
 import { packageVersion } from './argv.js';
 import type { CommandContext, GlobalOptions, Runtime } from './context.js';
+import type { ExplainStep } from '../core/explain.js';
+import { OpsError } from '../core/errors.js';
 import { profileCompleter } from './completion/completers.js';
 import { completeWith } from './completion/types.js';
 
@@ -70,6 +72,7 @@ export async function buildProgram(runtime: Runtime, options: BuildOptions): Pro
     .addOption(new Option('--debug', 'trace Redis commands, SQL, child processes and stack traces on stderr'))
     .addOption(new Option('--timings', 'print a per-phase timing table on stderr when the command ends'))
     .addOption(new Option('--cpu-prof', 'write a .cpuprofile of this run to the current directory'))
+    .addOption(new Option('--explain', 'print the equivalent redis-cli / psql / pg_dump commands (and Lua SHAs) without running anything'))
     .addOption(new Option('--no-color', 'disable colour (also NO_COLOR=1)'))
     .addOption(new Option('--no-input', 'never prompt; fail instead and name the flag to pass'))
     .addOption(new Option('-y, --yes', 'answer yes to confirmations (for scripts); --yes=<profile> for a protected profile'))
@@ -99,7 +102,8 @@ Exit codes: 0 ok, 1 failed, 2 usage/config error, 3 check found problems,
       const { CommandContext } = await import('./context.js');
       const ctx = options.createContext?.(runtime, globals) ?? new CommandContext(runtime, globals);
       try {
-        await untilAborted(body(ctx, ...(args.slice(0, -1) as never)), runtime.signal);
+        const work = globals.explain === true ? explain(ctx, command, args.slice(0, -1)) : body(ctx, ...(args.slice(0, -1) as never));
+        await untilAborted(work, runtime.signal);
       } finally {
         // On Ctrl-C this closes the connections under a command that did not watch the signal,
         // so its pending work fails fast instead of running on to a timeout.
@@ -129,6 +133,33 @@ function untilAborted<T>(work: Promise<T>, signal: AbortSignal): Promise<T> {
     signal.addEventListener('abort', onAbort, { once: true });
     work.then(resolve, reject).finally(() => signal.removeEventListener('abort', onAbort));
   });
+}
+
+/**
+ * Describes a command's server work for `--explain`; receives the same arguments as its action
+ * and must not connect (it may read the configuration and local files).
+ */
+export type Explainer = (ctx: CommandContext, ...args: never[]) => Promise<ExplainStep[]>;
+
+const explainers = new WeakMap<Command, Explainer>();
+
+/** Gives a command `--explain`. */
+export function withExplain(command: Command, explainer: Explainer): Command {
+  explainers.set(command, explainer);
+  return command;
+}
+
+async function explain(ctx: CommandContext, command: Command, args: unknown[]): Promise<void> {
+  const explainer = explainers.get(command);
+  if (explainer === undefined) {
+    const path: string[] = [];
+    for (let at: Command | null = command; at?.parent; at = at.parent) path.unshift(at.name());
+    throw new OpsError('EXPLAIN_UNSUPPORTED', `\`opsctl ${path.join(' ')}\` has no --explain`, {
+      hint: 'it reaches neither Redis nor PostgreSQL, or what it sends depends on answers; use --debug to trace a real run',
+    });
+  }
+  const { printExplain } = await import('./ui/explain.js');
+  printExplain(ctx.out, await explainer(ctx, ...(args as never[])));
 }
 
 /** Appends an "Examples:" block to a command's help: every command shows at least one. */

@@ -27,6 +27,9 @@ export const ERROR_CODES = {
   INPUT_REQUIRED: entry(ExitCode.Usage, 'The command needs an answer but may not prompt.', [
     'stdin is not a terminal (cron, CI, a pipe) or `--no-input` was given.',
   ], ['Pass the answer as a flag: `--yes` to confirm, or the flag the message names.']),
+  EXPLAIN_UNSUPPORTED: entry(ExitCode.Usage, 'This command has no --explain.', [
+    '--explain describes what a command sends to Redis or PostgreSQL; this one reaches neither, or reads answers it cannot predict.',
+  ], ['Run it without --explain, or with --debug to trace every command it sends.']),
   // ---- configuration -----------------------------------------------------------------------
   CONFIG_NOT_FOUND: entry(ExitCode.Usage, 'No configuration file was found.', [
     'No opsctl.config.*, .opsctlrc* or package.json#opsctl in this directory or its parents.',

@@ -274,3 +274,27 @@ function tracedClientClass(tracer: Tracer, target: string): typeof Client {
     }
   };
 }
+
+/**
+ * The libpq environment for pg_dump and friends from a profile's postgres section: the password
+ * travels in PGPASSWORD (never on a command line), TLS settings in PGSSL*.
+ */
+export function pgToolEnv(config: PostgresConfig, configKey: string, base: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
+  const target = resolvePgTarget(config, configKey);
+  const env: NodeJS.ProcessEnv = {
+    PATH: base.PATH,
+    HOME: base.HOME,
+    LC_ALL: 'C',
+    PGHOST: target.host,
+    PGPORT: String(target.port),
+    PGUSER: target.user,
+    PGDATABASE: target.database,
+    PGSSLMODE: target.sslMode,
+    PGAPPNAME: 'opsctl-backup',
+  };
+  if (target.password !== undefined) env.PGPASSWORD = target.password;
+  if (config.ssl?.ca !== undefined) env.PGSSLROOTCERT = config.ssl.ca;
+  if (config.ssl?.cert !== undefined) env.PGSSLCERT = config.ssl.cert;
+  if (config.ssl?.key !== undefined) env.PGSSLKEY = config.ssl.key;
+  return env;
+}

@@ -8,7 +8,10 @@ import { formatSlotRanges, countSlots } from '../../redis/info.js';
 import type { KeyRow, LatencyStats } from '../../redis/inspect.js';
 import type { RedisNodes, Topology, TopologyNode } from '../../redis/topology.js';
 import type { CommandContext } from '../context.js';
-import { withExamples, type ActionFactory } from '../program.js';
+import { withExamples, withExplain, type ActionFactory } from '../program.js';
+import type { ExplainStep } from '../../core/explain.js';
+import type { RedisConfig } from '../../config/schema.js';
+import type { redisVerbSteps } from '../../redis/explain.js';
 import type { Column } from '../ui/output.js';
 import type { Theme } from '../ui/theme.js';
 
@@ -27,85 +30,88 @@ See docs/redis.md.`,
   );
 
   withExamples(
-    command.command('ping').description('Round trip to every node: primaries, replicas, Sentinels, cluster nodes')
-      .action(action(async (ctx) => pingCommand(ctx))),
+    withExplain(command.command('ping').description('Round trip to every node: primaries, replicas, Sentinels, cluster nodes')
+      .action(action(async (ctx) => pingCommand(ctx))), explainWith((e, c, k) => e.ping(c, k))),
     ['opsctl redis ping', 'opsctl --profile prod redis ping --json'],
   );
 
   withExamples(
-    command.command('info').description('INFO of every node, parsed (one section or all)')
+    withExplain(command.command('info').description('INFO of every node, parsed (one section or all)')
       .argument('[section]', 'INFO section: server, clients, memory, persistence, stats, replication, cpu, keyspace, …')
-      .action(action(async (ctx, section: string | undefined) => infoCommand(ctx, section))),
+      .action(action(async (ctx, section: string | undefined) => infoCommand(ctx, section))), explainWith((e, c, k, section?: string) => e.info(c, k, section))),
     ['opsctl redis info memory', 'opsctl redis info replication --json'],
   );
 
   withExamples(
-    command.command('health').description('Every health check, pass/warn/fail per node, with a remedy; exit 3 on a failure')
+    withExplain(command.command('health').description('Every health check, pass/warn/fail per node, with a remedy; exit 3 on a failure')
       .option('--watch', 'refresh until interrupted (in place on a terminal)')
       .option('--interval <duration>', 'time between refreshes with --watch', durationArg, 2000)
-      .action(action(async (ctx, opts: { watch?: boolean; interval: number }) => healthCommand(ctx, opts))),
+      .action(action(async (ctx, opts: { watch?: boolean; interval: number }) => healthCommand(ctx, opts))), explainWith((e, c, k) => e.health(c, k))),
     ['opsctl redis health', 'opsctl redis health --watch --interval 5s', 'opsctl redis health --json | jq .status'],
   );
 
   withExamples(
-    command.command('latency').description('PING round trips: min/p50/p99/max and a histogram (like redis-cli --latency-dist)')
+    withExplain(command.command('latency').description('PING round trips: min/p50/p99/max and a histogram (like redis-cli --latency-dist)')
       .option('--samples <n>', 'PINGs per node', positiveInt, 1000)
       .option('--interval <duration>', 'pause between PINGs (redis-cli --latency uses 10ms)', durationArg, 0)
       .action(action(async (ctx, opts: { samples: number; interval: number }) => latencyCommand(ctx, opts))),
+      explainWith((e, c, k, opts: { samples: number; interval: number }) => e.latency(c, k, opts.samples, opts.interval))),
     ['opsctl redis latency', 'opsctl redis latency --samples 200 --interval 10ms --json'],
   );
 
   withExamples(
-    command.command('topology').description('The tree of primaries, replicas, Sentinels, cluster nodes and slot ranges')
-      .action(action(async (ctx) => topologyCommand(ctx))),
+    withExplain(command.command('topology').description('The tree of primaries, replicas, Sentinels, cluster nodes and slot ranges')
+      .action(action(async (ctx) => topologyCommand(ctx))), explainWith((e, c, k) => e.topology(c, k))),
     ['opsctl redis topology', 'opsctl redis topology --json'],
   );
 
   withExamples(
-    command.command('keys').description('List keys with SCAN (never KEYS) on every primary, streaming')
+    withExplain(command.command('keys').description('List keys with SCAN (never KEYS) on every primary, streaming')
       .option('--pattern <glob>', 'SCAN MATCH pattern', '*')
       .option('--type <type>', 'only keys of this type (string, list, set, zset, hash, stream)')
       .option('--limit <n>', 'stop after this many keys', positiveInt)
       .option('--details', "also show each key's type and TTL (two more commands per key: slower)")
-      .action(action(async (ctx, opts: KeysOptions) => keysCommand(ctx, opts))),
+      .action(action(async (ctx, opts: KeysOptions) => keysCommand(ctx, opts))), explainWith((e, c, k, opts: KeysOptions) => e.keys(c, k, opts.pattern, opts.type))),
     ["opsctl redis keys --pattern 'opsctl:session:*' --limit 100", 'opsctl redis keys --type hash -o csv > hashes.csv', "opsctl redis keys --pattern 'cache:*' --details --json"],
   );
 
   withExamples(
-    command.command('memory').description('The biggest keys by MEMORY USAGE, scanning every primary (like redis-cli --memkeys)')
+    withExplain(command.command('memory').description('The biggest keys by MEMORY USAGE, scanning every primary (like redis-cli --memkeys)')
       .option('--top <n>', 'how many keys to show', positiveInt, 20)
       .option('--samples <n>', 'MEMORY USAGE SAMPLES for aggregates (0 = every element)', nonNegativeInt, 5)
       .option('--pattern <glob>', 'only keys matching this SCAN pattern', '*')
       .action(action(async (ctx, opts: { top: number; samples: number; pattern: string }) => memoryCommand(ctx, opts))),
+      explainWith((e, c, k, opts: { samples: number; pattern: string }) => e.memory(c, k, opts.pattern, opts.samples))),
     ['opsctl redis memory --top 10', "opsctl redis memory --pattern 'cache:*' --json"],
   );
 
   withExamples(
-    command.command('slowlog').description('SLOWLOG of every data node, arguments redacted')
+    withExplain(command.command('slowlog').description('SLOWLOG of every data node, arguments redacted')
       .option('--limit <n>', 'entries per node', positiveInt, 10)
-      .action(action(async (ctx, opts: { limit: number }) => slowlogCommand(ctx, opts))),
+      .action(action(async (ctx, opts: { limit: number }) => slowlogCommand(ctx, opts))), explainWith((e, c, k, opts: { limit: number }) => e.slowlog(c, k, opts.limit))),
     ['opsctl redis slowlog', 'opsctl redis slowlog --limit 50 --json'],
   );
 
   withExamples(
-    command.command('clients').description('CLIENT LIST of every data node')
-      .action(action(async (ctx) => clientsCommand(ctx))),
+    withExplain(command.command('clients').description('CLIENT LIST of every data node')
+      .action(action(async (ctx) => clientsCommand(ctx))), explainWith((e, c, k) => e.clients(c, k))),
     ['opsctl redis clients', 'opsctl redis clients -o csv'],
   );
 
   const cluster = command.command('cluster').description('Redis Cluster checks');
   withExamples(
-    cluster.command('check').description('Slots covered, nodes agree, no open slots, replicas per primary; exit 3 on problems')
-      .action(action(async (ctx) => clusterCheckCommand(ctx))),
+    withExplain(cluster.command('check').description('Slots covered, nodes agree, no open slots, replicas per primary; exit 3 on problems')
+      .action(action(async (ctx) => clusterCheckCommand(ctx))), explainWith((e, c, k) => e.clusterCheck(c, k))),
     ['opsctl redis cluster check', 'opsctl redis cluster check --json'],
   );
 
   withExamples(
-    command.command('failover').description('Manual failover: SENTINEL FAILOVER, or CLUSTER FAILOVER on a replica')
+    withExplain(command.command('failover').description('Manual failover: SENTINEL FAILOVER, or CLUSTER FAILOVER on a replica')
       .option('--to <node>', 'cluster: the replica (host:port) that takes over')
       .option('--dry-run', 'say what would happen and change nothing')
       .option('--timeout <duration>', 'how long to wait for the new primary', durationArg, 30_000)
       .action(action(async (ctx, opts: { to?: string; dryRun?: boolean; timeout: number }) => failoverCommand(ctx, opts))),
+      explainWith((e, c, k, opts: { to?: string }) => e.failover(c, k, opts.to))),
     ['opsctl redis failover --dry-run', 'opsctl --profile prod redis failover --yes', 'opsctl redis failover --to 10.0.0.7:6379'],
   );
 }
@@ -139,8 +145,8 @@ interface Session {
   keyBase: string;
 }
 
-/** Connections to the profile's nodes (closed with the command) and the discovered topology. */
-async function open(ctx: CommandContext): Promise<Session> {
+/** The profile's redis section and where it lives in the file. */
+async function redisSection(ctx: CommandContext): Promise<{ config: RedisConfig; configKey: string; keyBase: string }> {
   const selected = await ctx.profile();
   const config = selected.profile.redis;
   if (config === undefined) {
@@ -148,8 +154,23 @@ async function open(ctx: CommandContext): Promise<Session> {
       hint: `add profiles.${selected.name}.redis to ${selected.filepath}`,
     });
   }
-  const { RedisNodes, discoverTopology } = await import('../../redis/topology.js');
   const keyBase = `profiles.${selected.name}`;
+  return { config, configKey: `${keyBase}.redis`, keyBase };
+}
+
+/** `--explain` for a verb: its redis-cli lines from the profile, without connecting. */
+function explainWith<A extends unknown[]>(steps: (explain: typeof redisVerbSteps, config: RedisConfig, configKey: string, ...args: A) => ExplainStep[]) {
+  return async (ctx: CommandContext, ...args: A): Promise<ExplainStep[]> => {
+    const { config, configKey } = await redisSection(ctx);
+    const { redisVerbSteps } = await import('../../redis/explain.js');
+    return steps(redisVerbSteps, config, configKey, ...args);
+  };
+}
+
+/** Connections to the profile's nodes (closed with the command) and the discovered topology. */
+async function open(ctx: CommandContext): Promise<Session> {
+  const { config, keyBase } = await redisSection(ctx);
+  const { RedisNodes, discoverTopology } = await import('../../redis/topology.js');
   const nodes = new RedisNodes(config, `${keyBase}.redis`, ctx.tracer);
   ctx.onClose(() => nodes.close());
   return { nodes, topology: await discoverTopology(nodes), configKey: `${keyBase}.redis`, keyBase };
