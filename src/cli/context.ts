@@ -1,5 +1,6 @@
 import type { Redis, Cluster } from 'ioredis';
 import type { Pool } from 'pg';
+import type { RedisNodes } from '../redis/topology.js';
 import { systemClock, type Clock } from '../core/clock.js';
 import { OpsError } from '../core/errors.js';
 import type { ProgressReporter } from '../core/progress.js';
@@ -71,6 +72,7 @@ export class CommandContext {
   #profile: Promise<SelectedProfile> | undefined;
   #redis: Promise<RedisClient> | undefined;
   #pg: Promise<Pool> | undefined;
+  #redisNodes: Promise<RedisNodes> | undefined;
   readonly #cleanups: (() => Promise<void> | void)[] = [];
   readonly #timings: TimingCollector | undefined;
   readonly #started: number;
@@ -139,6 +141,26 @@ export class CommandContext {
       return tracePhase(this.tracer, 'connect to Redis', () => manager.shared());
     })();
     return this.#redis;
+  }
+
+  /**
+   * Connections to each node of the profile's Redis deployment (the `redis` verbs and doctor
+   * visit every primary, replica and Sentinel), opened per node on first use.
+   */
+  redisNodes(): Promise<RedisNodes> {
+    this.#redisNodes ??= (async () => {
+      const selected = await this.profile();
+      if (selected.profile.redis === undefined) {
+        throw new OpsError('CONFIG_INVALID', `profile "${selected.name}" has no redis section`, {
+          hint: `add profiles.${selected.name}.redis to ${selected.filepath}`,
+        });
+      }
+      const { RedisNodes } = await import('../redis/topology.js');
+      const nodes = new RedisNodes(selected.profile.redis, `profiles.${selected.name}.redis`, this.tracer);
+      this.onClose(() => nodes.close());
+      return nodes;
+    })();
+    return this.#redisNodes;
   }
 
   /** The profile's PostgreSQL pool (one connection verified), closed when the command ends. */

@@ -58,9 +58,14 @@ export class RedisNodes {
   ) {}
 
   /** A connected client to one node; throws the factory's OpsError (unreachable, auth, timeout). */
-  connect(node: NodeAddress, kind: 'data' | 'sentinel' = 'data'): Promise<Redis> {
+  async connect(node: NodeAddress, kind: 'data' | 'sentinel' = 'data'): Promise<Redis> {
     const key = `${kind}/${formatHostPort(node.host, node.port)}`;
     let client = this.#clients.get(key);
+    // Kept across the shell's lines: a connection that gave up reconnecting is replaced.
+    if (client !== undefined && (await client.catch(() => undefined))?.status === 'end') {
+      this.#clients.delete(key);
+      client = undefined;
+    }
     if (client === undefined) {
       client = createRedisClient(nodeConfig(this.config, node, kind), { configKey: this.configKey, tracer: this.tracer }) as Promise<Redis>;
       // A failed connection is not cached: a later call (health --watch) tries again.

@@ -120,6 +120,15 @@ describe('opsctl shell', () => {
     }
     expect((await redisConnections()) - redisBefore).toBe(1);
     expect(await pgSessions()).toBe(pgAfterFirst);
+    // The redis verbs' per-node connections are kept too.
+    const redisBeforePing = await redisConnections();
+    for (let i = 0; i < 3; i += 1) {
+      term.mark();
+      await term.type('redis ping\r');
+      await term.waitFor('primary  OK');
+      await term.waitFor('› ');
+    }
+    expect((await redisConnections()) - redisBeforePing).toBeLessThanOrEqual(1);
     await term.type('\u0004');
     await term.done;
     // Closed when the shell ended.

@@ -42,12 +42,7 @@ async function runDoctorCommand(ctx: CommandContext): Promise<void> {
     connectRedis: () => ctx.redis(),
     connectPg: () => ctx.pg(),
     findPgTool: (name, options) => findPgTool(name, { env: ctx.env, ...options }),
-    redisNodes: async () => {
-      const [selected, { RedisNodes }] = await Promise.all([ctx.profile(), import('../../redis/topology.js')]);
-      const nodes = new RedisNodes(selected.profile.redis!, `profiles.${selected.name}.redis`, ctx.tracer);
-      ctx.onClose(() => nodes.close());
-      return nodes;
-    },
+    redisNodes: () => ctx.redisNodes(),
   });
 
   switch (ctx.out.format) {

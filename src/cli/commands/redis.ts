@@ -169,10 +169,8 @@ function explainWith<A extends unknown[]>(steps: (explain: typeof redisVerbSteps
 
 /** Connections to the profile's nodes (closed with the command) and the discovered topology. */
 async function open(ctx: CommandContext): Promise<Session> {
-  const { config, keyBase } = await redisSection(ctx);
-  const { RedisNodes, discoverTopology } = await import('../../redis/topology.js');
-  const nodes = new RedisNodes(config, `${keyBase}.redis`, ctx.tracer);
-  ctx.onClose(() => nodes.close());
+  const { keyBase } = await redisSection(ctx);
+  const [nodes, { discoverTopology }] = await Promise.all([ctx.redisNodes(), import('../../redis/topology.js')]);
   return { nodes, topology: await discoverTopology(nodes), configKey: `${keyBase}.redis`, keyBase };
 }
 
@@ -236,21 +234,14 @@ async function infoCommand(ctx: CommandContext, section: string | undefined): Pr
 // ---- health -------------------------------------------------------------------------------
 
 async function healthCommand(ctx: CommandContext, opts: { watch?: boolean; interval: number }): Promise<void> {
-  const selected = await ctx.profile();
-  const [{ checkHealth, resolveHealthThresholds }, { RedisNodes, discoverTopology }] = await Promise.all([
+  const [selected, { keyBase }, { checkHealth, resolveHealthThresholds }, { discoverTopology }] = await Promise.all([
+    ctx.profile(),
+    redisSection(ctx),
     import('../../redis/health.js'),
     import('../../redis/topology.js'),
   ]);
-  const config = selected.profile.redis;
-  if (config === undefined) {
-    throw new OpsError('CONFIG_INVALID', `profile "${selected.name}" has no redis section`, {
-      hint: `add profiles.${selected.name}.redis to ${selected.filepath}`,
-    });
-  }
-  const keyBase = `profiles.${selected.name}`;
   const thresholds = resolveHealthThresholds(selected.profile, keyBase);
-  const nodes = new RedisNodes(config, `${keyBase}.redis`, ctx.tracer);
-  ctx.onClose(() => nodes.close());
+  const nodes = await ctx.redisNodes();
   // Rediscovered each round: a failover during --watch shows up as the new topology.
   const round = async () => checkHealth(nodes, await discoverTopology(nodes), thresholds, { clock: ctx.clock });
 

@@ -1,6 +1,7 @@
 import type { Pool } from 'pg';
 import { CommandContext, type GlobalOptions, type RedisClient, type Runtime } from '../context.js';
 import type { ContextFactory } from '../program.js';
+import type { RedisNodes } from '../../redis/topology.js';
 
 export type ConnectionState = 'up' | 'down';
 
@@ -62,6 +63,17 @@ export class ShellConnections {
     }
   }
 
+  /** Per-node connections of the `redis` verbs; a node whose connection ended is reconnected by RedisNodes. */
+  async redisNodes(globals: GlobalOptions): Promise<RedisNodes> {
+    const [key, owner] = this.#owner(globals);
+    try {
+      return await owner.context.redisNodes();
+    } catch (error) {
+      await this.#discard(key);
+      throw error;
+    }
+  }
+
   async pg(globals: GlobalOptions): Promise<Pool> {
     const [key, owner] = this.#owner(globals);
     try {
@@ -109,5 +121,9 @@ class ShellCommandContext extends CommandContext {
 
   override pg(): Promise<Pool> {
     return this.connections.pg(this.globals);
+  }
+
+  override redisNodes(): Promise<RedisNodes> {
+    return this.connections.redisNodes(this.globals);
   }
 }
