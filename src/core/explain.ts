@@ -31,6 +31,8 @@ const PLACEHOLDER = /^<[^<>'\s]+>$/;
  */
 export function shellQuote(word: string): string {
   if (SAFE_WORD.test(word) || PLACEHOLDER.test(word)) return word;
+  // SQL is full of single quotes: double quotes read better where nothing in them expands.
+  if (word.includes("'") && !/[$`"\\!]/.test(word)) return `"${word}"`;
   return `'${word.replace(/'/g, `'\\''`)}'`;
 }
 

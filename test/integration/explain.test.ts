@@ -4,10 +4,12 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { runCli } from '../helpers/cli.js';
 import { freePort, useRedis } from '../helpers/redis.js';
+import { usePostgres } from '../helpers/postgres.js';
 import { useCaseDirs } from '../helpers/temp-dirs.js';
 
 const PASSWORD = 'explain-s3cret';
 const redis = useRedis({ password: PASSWORD });
+const postgres = usePostgres();
 const dirs = useCaseDirs('explain');
 
 function writeConfig(profiles: string): string {
@@ -69,6 +71,17 @@ describe('--explain', () => {
     const cluster = await runCli(['--profile', 'clu', 'redis', 'memory', '--explain'], { cwd: dir });
     expect(cluster.stdout).toContain('redis-cli -h 10.0.0.5 -p 7000 CLUSTER NODES');
     expect(cluster.stdout).toContain('# on every primary found above');
+  });
+
+  it('doctor: the psql line runs as printed and answers the version doctor checks', async () => {
+    const dir = writeConfig(`  local:\n    postgres: { url: "${postgres().url}" }\n`);
+    const result = await runCli(['doctor', '--explain'], { cwd: dir });
+    expect(result.code).toBe(0);
+    const psqlLine = result.stdout.split('\n').find((line) => line.includes(' psql '))!;
+    expect(psqlLine).toContain(`PGPORT=${postgres().port}`);
+    const answer = execFileSync('sh', ['-c', psqlLine], { encoding: 'utf8', env: { ...process.env, PATH: `${postgres().binDir}:${process.env.PATH}` } });
+    expect(answer).toMatch(/^\d{6}\|\d+\.\d+/);
+    expect(result.stdout).toContain('pg_dump --version');
   });
 
   it('refuses commands that have nothing to explain (exit 2)', async () => {

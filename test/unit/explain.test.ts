@@ -8,7 +8,8 @@ describe('explain formatting', () => {
     expect(shellQuote('10.0.0.1:6379')).toBe('10.0.0.1:6379');
     expect(shellQuote('<node-host>')).toBe('<node-host>');
     expect(shellQuote('user:*')).toBe("'user:*'");
-    expect(shellQuote("it's")).toBe(`'it'\\''s'`);
+    expect(shellQuote("it's")).toBe(`"it's"`);
+    expect(shellQuote("it's $HOME")).toBe(`'it'\\''s $HOME'`);
     expect(shellQuote('')).toBe("''");
     expect(shellQuote('a b')).toBe("'a b'");
   });

@@ -2,7 +2,7 @@ import type { Command } from 'commander';
 import { ExitCode } from '../../core/exit-codes.js';
 import type { Check, DoctorReport } from '../../doctor/types.js';
 import type { CommandContext } from '../context.js';
-import { withExamples, type ActionFactory } from '../program.js';
+import { withExamples, withExplain, type ActionFactory } from '../program.js';
 import type { Theme } from '../ui/theme.js';
 
 /** `opsctl doctor`: a leaf command, a thin adapter over src/doctor/run.ts. */
@@ -19,7 +19,10 @@ Exit codes: 0 all pass, 3 a check warned or failed, 4 nothing configured could b
 See docs/doctor.md.`,
   );
   withExamples(
-    command.action(action(async (ctx) => runDoctorCommand(ctx))),
+    withExplain(command.action(action(async (ctx) => runDoctorCommand(ctx))), async (ctx) => {
+      const [selected, { doctorSteps }] = await Promise.all([ctx.profile(), import('../../doctor/explain.js')]);
+      return doctorSteps(selected.profile, `profiles.${selected.name}`);
+    }),
     [
       'opsctl doctor',
       'opsctl --profile prod doctor --json    # application/health+json for monitoring',
