@@ -29,6 +29,9 @@ export const GROUPS: readonly GroupSpec[] = [
   { name: 'shell', summary: 'Interactive mode: run commands without the `opsctl` prefix, with completion and history', load: () => import('./commands/shell.js') },
   { name: 'completion', summary: 'Print the bash, zsh or fish completion script', load: () => import('./commands/completion.js') },
   { name: 'backup', summary: 'Encrypted, verified backups of PostgreSQL into a repository: init, run, list, show, verify, runs', load: () => import('./commands/backup.js') },
+  { name: 'ratelimit', summary: 'Distributed rate limits: policies, status, consume, reset, top refused keys, simulate a client', load: () => import('./commands/ratelimit.js') },
+  { name: 'cache', summary: 'Query-result cache: stats, keys, inspect, invalidate, warm, flush, table triggers, ttl', load: () => import('./commands/cache.js') },
+  { name: 'session', summary: 'Distributed sessions in Redis: list, show, revoke, stats, purge, rekey, migrate', load: () => import('./commands/session.js') },
 ];
 
 /** Wraps a command body: builds the context from the parsed flags, runs, closes connections. */

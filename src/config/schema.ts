@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { parseDuration, parseSize } from '../core/parse.js';
+import { parseDuration, parseRate, parseSize } from '../core/parse.js';
 
 /**
  * The one configuration schema. The JSON Schema users point their editor at
@@ -194,6 +194,16 @@ export const doctorSchema = z
   .strict()
   .describe('Thresholds of `opsctl doctor`.');
 
+/** One retention policy of `backup prune` (src/backup/retention.ts). */
+const retentionPolicySchema = z
+  .object({
+    keepLast: z.number().int().min(1).optional().describe('Keep the newest N backups.'),
+    daily: z.number().int().min(1).optional().describe('Keep the newest backup of each of the last N days (UTC) that have one.'),
+    weekly: z.number().int().min(1).optional().describe('… of each of the last N ISO weeks.'),
+    monthly: z.number().int().min(1).optional().describe('… of each of the last N months.'),
+  })
+  .strict();
+
 /** The profile's backup repository (docs/backup.md, docs/backup-repository.md). */
 export const backupSchema = z
   .object({
@@ -214,9 +224,143 @@ export const backupSchema = z
       .strict()
       .default({ algorithm: 'zstd', level: 3, threads: 2 })
       .describe('Compression of data objects.'),
+    vault: z
+      .object({
+        sources: z
+          .array(
+            z.union([
+              z.object({ path: z.string().min(1).describe('File or directory, archived with tar; relative to the configuration file.') }).strict(),
+              z.object({ command: z.array(z.string()).min(1).describe('Program and arguments (no shell) whose standard output is the snapshot.') }).strict(),
+            ]),
+          )
+          .min(1),
+      })
+      .strict()
+      .optional()
+      .describe('The secrets vault (`backup run vault`): files, directories or a snapshot command; always encrypted.'),
+    retention: retentionPolicySchema
+      .extend({ kinds: z.record(z.enum(['pg-logical', 'pg-physical', 'redis', 'vault']), retentionPolicySchema).optional().describe('Per-kind policies replacing the default one.') })
+      .strict()
+      .optional()
+      .describe('What `backup prune` keeps; kinds without a policy keep everything. The newest backup of each kind is always kept.'),
+    schedules: z
+      .array(
+        z
+          .object({
+            name: z.string().regex(/^[A-Za-z0-9_.-]+$/, 'letters, digits, _ . - only').describe('Job name (unique; the advisory lock and unit names use it).'),
+            kind: z.enum(['postgres', 'postgres-physical', 'redis', 'vault', 'all']).describe('What `backup run` takes (`all`: `backup run --all`).'),
+            type: z.enum(['full', 'diff', 'incr']).optional().describe('postgres-physical only: full, diff or incr.'),
+            cron: z.string().min(1).describe('Cron expression: 5 fields, or 6 with seconds first (UTC).'),
+          })
+          .strict(),
+      )
+      .optional()
+      .describe('Scheduled backups run by `opsctl backup daemon` (or installed with `backup schedule install`).'),
+    s3: z
+      .object({
+        endpoint: z.string().optional().describe('S3 endpoint URL (MinIO, Ceph, …); unset: AWS.'),
+        region: z.string().optional().describe('Region; unset: AWS_REGION, else us-east-1.'),
+        accessKeyId: z.string().optional().describe('Access key; unset: the AWS SDK chain (AWS_ACCESS_KEY_ID, profiles, instance roles). May use ${env:NAME}.'),
+        secretAccessKey: z.string().optional().describe('Secret key. May use ${env:NAME}.'),
+        forcePathStyle: z.boolean().optional().describe('Path-style addressing (most non-AWS stores).'),
+      })
+      .strict()
+      .optional()
+      .describe('Object store settings when backup.repository is an s3://bucket/prefix URL.'),
   })
   .strict()
   .describe('Backups: repository, encryption key and compression.');
+
+/** The session store (docs/sessions.md): key layout, lifetimes, durability, encryption at rest. */
+export const sessionSchema = z
+  .object({
+    keyPrefix: z.string().default('opsctl:sess:').describe('Prefix of every session key and user index (key layout v1).'),
+    idleTtl: durationSchema.default('30m').describe('A session unused this long expires (rolling: each write or touch restarts it).'),
+    absoluteTtl: durationSchema.default('7d').describe('A session never lives longer than this after its creation.'),
+    maxBytes: sizeSchema.default('64KiB').describe('Largest session (field names plus stored values); a bigger write fails with SESSION_TOO_LARGE.'),
+    durability: z.enum(['primary', 'replica']).default('primary').describe('`replica`: every write waits (WAIT) until `replicas` replicas have it.'),
+    replicas: z.number().int().min(1).default(1).describe('Replica acknowledgements a `replica`-durable write waits for.'),
+    waitTimeout: durationSchema.default('500ms').describe('How long a `replica`-durable write waits for the acknowledgements.'),
+    encryption: z
+      .object({
+        keys: z
+          .array(
+            z
+              .object({
+                id: z.string().min(1).describe('Short key id stored beside each value (no `:`).'),
+                key: z.string().min(1).optional().describe('32 random bytes in base64; write ${env:NAME} rather than the key itself.'),
+                keyFile: z.string().min(1).optional().describe('File holding the 32 bytes in base64 (instead of `key`).'),
+              })
+              .strict()
+              .refine((entry) => (entry.key === undefined) !== (entry.keyFile === undefined), { message: 'give exactly one of key or keyFile' }),
+          )
+          .min(1)
+          .describe('The first key encrypts; all of them decrypt (rotation: put the new key first).'),
+      })
+      .strict()
+      .optional()
+      .describe('AES-256-GCM encryption of session values at rest.'),
+  })
+  .strict()
+  .describe('Distributed sessions stored in Redis.');
+
+const cacheNamespaceSchema = z
+  .object({
+    ttl: durationSchema.optional().describe('How long a result stays fresh (default 60s).'),
+    jitter: z.number().min(0).lt(1).optional().describe('Random spread of the TTL as a fraction: 0.1 = up to ±10 % (default 0.1).'),
+    maxBytes: sizeSchema.optional().describe('Largest encoded result that is stored (default 1MiB); bigger results are served, not cached.'),
+    staleWhileRevalidate: durationSchema.optional().describe('How long after expiry a stale result is served while one caller refreshes it (default 0).'),
+  })
+  .strict();
+
+/** The query cache (docs/cache.md): key prefix and per-namespace lifetimes. */
+export const cacheSchema = z
+  .object({
+    keyPrefix: z.string().min(1).default('opsctl:cache:').describe('Prefix of every cache key (key layout v1).'),
+    defaults: cacheNamespaceSchema.default({}).describe('Settings every namespace starts from.'),
+    namespaces: z
+      .record(z.string().regex(/^[A-Za-z0-9_-]+$/, { message: 'namespace names use letters, digits, "-" and "_"' }), cacheNamespaceSchema)
+      .default({})
+      .describe('Namespaces (`default` always exists) and their own settings.'),
+  })
+  .strict()
+  .describe('Query-result caching in Redis.');
+
+const rateLimitRateSchema = z
+  .string()
+  .refine((value) => parseRate(value) !== undefined, { message: 'expected "<count>/<period>" such as "100/1m" or "50/s"' })
+  .describe('Units per period: "100/1m", "50/s", "10/500ms".');
+
+/** A rate limit policy (docs/ratelimit.md). */
+const rateLimitPolicySchema = z
+  .object({
+    algorithm: z.enum(['fixed-window', 'sliding-window', 'token-bucket', 'gcra']).describe('How the limit is counted.'),
+    rate: rateLimitRateSchema,
+    burst: z.number().int().min(1).optional().describe('Units allowed at once (token-bucket, gcra); default: the rate\'s count.'),
+    failMode: z.enum(['open', 'closed']).default('open').describe('While Redis is unreachable: `open` decides in-process, `closed` refuses.'),
+    overrides: z
+      .record(
+        z.string().min(1),
+        z
+          .object({ rate: rateLimitRateSchema.optional(), burst: z.number().int().min(1).optional().describe('Burst for this key.') })
+          .strict(),
+      )
+      .optional()
+      .describe('Per-key rate and burst (e.g. a partner with a higher quota), by key.'),
+  })
+  .strict();
+
+/** The distributed rate limiter (docs/ratelimit.md): key prefix and named policies. */
+export const rateLimitSchema = z
+  .object({
+    keyPrefix: z.string().min(1).default('opsctl:rl').describe('Prefix of every rate limit key (key layout v1).'),
+    policies: z
+      .record(z.string().regex(/^[A-Za-z0-9_.-]+$/, { message: 'policy names use letters, digits, ".", "-" and "_"' }), rateLimitPolicySchema)
+      .default({})
+      .describe('Named policies, e.g. api: { algorithm: gcra, rate: 100/1m, burst: 20 }.'),
+  })
+  .strict()
+  .describe('Distributed rate limiting in Redis.');
 
 export const profileSchema = z
   .object({
@@ -226,6 +370,9 @@ export const profileSchema = z
     postgres: postgresSchema.optional(),
     doctor: doctorSchema.optional(),
     backup: backupSchema.optional(),
+    cache: cacheSchema.optional(),
+    session: sessionSchema.optional(),
+    ratelimit: rateLimitSchema.optional(),
   })
   .strict()
   .describe('A named target (like a kubectl context).');
@@ -261,4 +408,7 @@ export type RedisConfig = z.output<typeof redisSchema>;
 export type PostgresConfig = z.output<typeof postgresSchema>;
 export type DoctorConfig = z.output<typeof doctorSchema>;
 export type BackupConfig = z.output<typeof backupSchema>;
+export type SessionConfig = z.output<typeof sessionSchema>;
+export type RateLimitConfig = z.output<typeof rateLimitSchema>;
 export type RedisHealthConfig = z.output<typeof redisHealthSchema>;
+export type CacheConfig = z.output<typeof cacheSchema>;

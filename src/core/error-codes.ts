@@ -145,12 +145,87 @@ export const ERROR_CODES = {
   BACKUP_STORAGE_FAILED: entry(ExitCode.Failed, 'Writing to the backup repository failed.', [
     'The disk is full (or over quota), the directory became read-only, or an I/O error occurred.',
   ], ['Free space or fix the storage, then run the backup again; the failed run left no backup.']),
+  BACKUP_VAULT_UNENCRYPTED: entry(ExitCode.Usage, 'A vault backup was asked of an unencrypted repository.', [
+    'Secrets are only ever stored encrypted; this repository was created with --no-encryption.',
+  ], ['Back the vault up into an encrypted repository (`opsctl backup init` with a key file).']),
+  BACKUP_SET_INCOMPLETE: entry(ExitCode.Failed, 'A member of a backup set (`backup run --all`) failed; the set was not recorded.', [
+    'One of PostgreSQL, Redis or the vault could not be backed up; the members taken before it stay as single backups.',
+  ], ['Read the quoted cause, fix it and run `opsctl backup run --all` again.']),
   BACKUP_LOCKED: entry(ExitCode.Failed, 'Another backup of the same kind is running.', [
     'A second run was started while the first still holds `locks/<kind>.lock` in the repository.',
   ], ['Wait for the running backup to finish; remove the lock file only if its process is gone.']),
   BACKUP_NOT_FOUND: entry(ExitCode.Failed, 'No backup with that id exists.', [
     'A typo in the id, or the backup never completed (no manifest) or was pruned.',
   ], ['List backups with `opsctl backup list`.']),
+  BACKUP_PG_NOT_LOCAL: entry(ExitCode.Usage, 'A physical backup needs the data directory of the server on this host.', [
+    'opsctl runs on another host than PostgreSQL, or cannot read the data directory (permissions).',
+    'The data directory found is of another cluster (its system identifier differs).',
+  ], ['Run the physical backup on the database host as a user that can read the data directory (root or postgres).']),
+  BACKUP_PG_TABLESPACES: entry(ExitCode.Usage, 'The cluster has tablespaces outside the data directory; physical backups do not copy them yet.', [
+    'pg_tblspc holds links to tablespace directories.',
+  ], ['Use the logical backup (`opsctl backup run postgres`) for this cluster.']),
+  BACKUP_NO_REFERENCE: entry(ExitCode.Usage, 'A differential or incremental backup needs an earlier physical backup of the same cluster.', [
+    'No full physical backup of this cluster (same system identifier) is in the repository yet.',
+  ], ['Take a full one first: `opsctl backup run postgres-physical --type full`.']),
+  BACKUP_WAL_CONFLICT: entry(ExitCode.Failed, 'A different WAL file is already archived under that name.', [
+    'Two clusters archive into one repository, or a restored cluster reuses a timeline it should not.',
+  ], ['Give each cluster its own repository; after a restore, let the cluster switch to a new timeline.']),
+  BACKUP_WAL_MISSING: entry(ExitCode.Failed, 'The WAL file is not in the archive.', [
+    'PostgreSQL asks for the next WAL file during recovery and it was never archived (the normal end of recovery).',
+    'Archiving stopped or failed: see `opsctl backup wal-status`.',
+  ], ['During recovery nothing: PostgreSQL stops asking. Otherwise fix archive_command and check `backup wal-status`.']),
+  // ---- sessions ----------------------------------------------------------------------------
+  SESSION_TOO_LARGE: entry(ExitCode.Failed, 'A session write would make the session larger than its size limit.', [
+    'The application stores too much in the session (a cart, a cached profile, a file).',
+  ], ['Keep large data elsewhere and store its id in the session, or raise `session.maxBytes`.']),
+  SESSION_NOT_DURABLE: entry(ExitCode.Failed, 'A session write was not acknowledged by enough replicas in time.', [
+    "`session.durability: replica` asks WAIT for `session.replicas` copies; a replica is down, lagging or disconnected.",
+  ], ['Check `opsctl redis topology`; the write reached the primary but may be lost if it fails now. Retry, or lower `session.replicas`.']),
+  SESSION_NOT_FOUND: entry(ExitCode.Failed, 'No session with that id exists.', [
+    'A typo in the id, or the session expired or was revoked.',
+  ], ['List live sessions with `opsctl session list`.']),
+  SESSION_UNREADABLE: entry(ExitCode.Failed, 'A stored session cannot be read: unknown format version, corrupt value or wrong encryption key.', [
+    'The session was written by a newer opsctl, altered by hand, or encrypted with a key that is no longer configured.',
+  ], ['Add the old key to `session.encryption.keys` (it is still needed to decrypt), or revoke the session; applications treat it as signed out.']),
+  SESSION_KEY_INVALID: entry(ExitCode.Usage, 'A session encryption key is not usable.', [
+    'A key that is not 32 bytes in base64, a duplicate key id, or a key id containing `:`.',
+  ], ['Generate a key with `openssl rand -base64 32` and give it a short unique id.']),
+  SESSION_NOT_CONFIGURED: entry(ExitCode.Usage, 'The session store is used in a way its configuration does not allow.', [
+    '`session rekey` without `session.encryption`, or `durability: replica` on a Redis Cluster client.',
+  ], ['Add the missing `session` settings to the profile (docs/sessions.md).']),
+  // ---- query cache -------------------------------------------------------------------------
+  CACHE_UNKNOWN_NAMESPACE: entry(ExitCode.Usage, 'The cache namespace is not configured.', [
+    'A query or command names a namespace that is not in `cache.namespaces` (or the factory\'s `namespaces`).',
+  ], ['Add the namespace to the profile\'s cache.namespaces, or use one of those listed in the message.']),
+  CACHE_UNCACHEABLE_QUERY: entry(ExitCode.Usage, 'The statement cannot be cached.', [
+    'It calls a volatile function (now(), random(), nextval(), clock_timestamp(), …) whose result changes on every run.',
+    'It is not a read (INSERT, UPDATE, DELETE, DDL, or SELECT … FOR UPDATE).',
+  ], ['Run it on the pool directly; cache only statements whose result depends on the data alone.']),
+  CACHE_BAD_INPUT: entry(ExitCode.Usage, 'A cache option or argument is invalid.', [
+    'A negative TTL, an empty tag, a key that is not a cache entry key, or a malformed warm file.',
+  ], ['Read the message: it names the option and the accepted values.']),
+  CACHE_ENTRY_NOT_FOUND: entry(ExitCode.Failed, 'No cache entry exists under that key.', [
+    'The key expired, was invalidated, or was typed wrong.',
+  ], ['List entries with `opsctl cache keys`.']),
+  CACHE_ENTRY_CORRUPT: entry(ExitCode.Failed, 'A cache entry has a format this opsctl cannot read.', [
+    'The value was written by a newer opsctl (format version) or by another program under the cache prefix.',
+  ], ['Invalidate the key (`opsctl cache invalidate --key K`); the next query fills it again.']),
+  PG_MIGRATION_CHANGED: entry(ExitCode.Failed, 'An already-applied migration file of the opsctl schema was changed.', [
+    'The SQL file\'s checksum differs from the one recorded in opsctl.schema_migrations when it was applied.',
+  ], ['Restore the original file; schema changes go into a new numbered migration.']),
+  PG_MIGRATION_FAILED: entry(ExitCode.Failed, 'A migration of the opsctl schema failed and was rolled back.', [
+    'The role lacks CREATE on the database, or the SQL conflicts with existing objects.',
+  ], ['Read the PostgreSQL error quoted in the message; fix the cause and run the command again.']),
+  // ---- rate limiting -----------------------------------------------------------------------
+  RATELIMIT_BAD_INPUT: entry(ExitCode.Usage, 'A rate limit call or option is invalid.', [
+    'A cost that is zero, negative or not a whole number, an empty key, or no policy named.',
+  ], ['Pass cost as a positive integer and a non-empty key; read the message for the exact value.']),
+  RATELIMIT_BAD_POLICY: entry(ExitCode.Usage, 'A rate limit policy is invalid.', [
+    'A rate that is not "<count>/<period>" (e.g. "100/1m"), a burst that is not a positive integer, or an unknown algorithm.',
+  ], ['Fix the policy under ratelimit.policies in the profile (docs/ratelimit.md lists the fields).']),
+  RATELIMIT_UNKNOWN_POLICY: entry(ExitCode.Usage, 'The rate limit policy is not configured.', [
+    'A call or command names a policy that is not in ratelimit.policies (or the factory\'s `policies`).',
+  ], ['Use one of the names `opsctl ratelimit policies` lists, or add the policy to the profile.']),
   // ---- general -----------------------------------------------------------------------------
   CHECK_FAILED: entry(ExitCode.CheckFailed, 'A check found problems.', [
     'doctor/verify/scan found at least one warning or failure.',

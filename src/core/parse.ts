@@ -76,3 +76,19 @@ export function formatBytes(bytes: number): string {
   }
   return unit === 0 ? `${value} B` : `${value.toFixed(1)} ${units[unit]}`;
 }
+
+export interface ParsedRate {
+  limit: number;
+  periodMs: number;
+}
+
+/** `"100/1m"` → 100 per 60 000 ms; a bare unit (`"50/s"`) means one of it. Undefined when invalid. */
+export function parseRate(text: string): ParsedRate | undefined {
+  const match = /^\s*(\d+)\s*\/\s*(\S+)\s*$/.exec(text);
+  if (!match) return undefined;
+  const limit = Number(match[1]);
+  const period = match[2] as string;
+  const periodMs = parseDuration(/^[a-z]+$/.test(period) ? `1${period}` : period);
+  if (!Number.isSafeInteger(limit) || limit < 1 || periodMs === undefined || periodMs < 1) return undefined;
+  return { limit, periodMs };
+}

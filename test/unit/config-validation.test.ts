@@ -60,7 +60,7 @@ describe('schema validation messages', () => {
       ['profiles.dev.postgres.pool.max', 10],
       ['profiles.dev.extra', 11],
     ]);
-    expect(errors[3]!.message).toMatch(/^unknown key "extra" \(allowed here: description, protected, redis, postgres, doctor, backup\)$/);
+    expect(errors[3]!.message).toMatch(/^unknown key "extra" \(allowed here: description, protected, redis, postgres, doctor, backup, cache, session, ratelimit\)$/);
   });
 
   it('never shows the value of a secret-named key', () => {

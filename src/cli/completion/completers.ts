@@ -140,6 +140,27 @@ export function escapeGlob(text: string): string {
 }
 
 /**
+ * Rate limit policy names of the selected profile (`ratelimit.policies`), read from the file as
+ * written (no validation, no Redis), with their algorithm and rate as description.
+ */
+export const rateLimitPolicyCompleter: DynamicCompleter = {
+  name: 'ratelimit-policy',
+  server: false,
+  ttlMs: 0,
+  async complete(context) {
+    const probe = await context.config();
+    const name = context.globals.profile || context.env.OPSCTL_PROFILE || probe?.defaultProfile || (probe?.profiles.length === 1 ? probe.profiles[0]!.name : undefined);
+    type Policies = Record<string, { algorithm?: unknown; rate?: unknown }>;
+    const profiles = (probe?.data as { profiles?: Record<string, { ratelimit?: { policies?: Policies } }> } | undefined)?.profiles;
+    const policies = name === undefined ? undefined : profiles?.[name]?.ratelimit?.policies;
+    const candidates = Object.entries(policies ?? {})
+      .filter(([policy]) => policy.startsWith(context.prefix))
+      .map(([policy, spec]) => ({ value: policy, description: `${String(spec?.algorithm ?? '?')} ${String(spec?.rate ?? '')}`.trim() }));
+    return { candidates, directive: Directive.NoFileComp };
+  },
+};
+
+/**
  * Completers for options and arguments of commands that do not attach their own with
  * completeWith, keyed by `<command path> <--option | <argument>>`.
  */
@@ -151,6 +172,13 @@ export const COMPLETERS_BY_PATH: Readonly<Record<string, DynamicCompleter>> = {
   'config unset <path>': configPathCompleter,
   'backup show <id>': backupIdCompleter,
   'backup verify <id>': backupIdCompleter,
+  'ratelimit status <policy>': rateLimitPolicyCompleter,
+  'ratelimit consume <policy>': rateLimitPolicyCompleter,
+  'ratelimit reset <policy>': rateLimitPolicyCompleter,
+  'ratelimit simulate <policy>': rateLimitPolicyCompleter,
+  'ratelimit top --policy': rateLimitPolicyCompleter,
+  'session migrate --from': profileCompleter,
+  'session migrate --to': profileCompleter,
 };
 
 /** The whole time a server-backed completer may take, connecting included. */
