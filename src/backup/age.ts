@@ -152,6 +152,15 @@ function chunkNonce(counter: number, last: boolean): Buffer {
 /** The header (with MAC) and payload key for a new file encrypted to `recipients`. */
 function newHeader(recipients: readonly string[]): { header: Buffer; payloadKey: Buffer } {
   const fileKey = randomBytes(FILE_KEY_BYTES);
+  const nonce = randomBytes(NONCE_BYTES);
+  return {
+    header: Buffer.concat([sealHeader(fileKey, recipients), nonce]),
+    payloadKey: hkdf(fileKey, nonce, 'payload'),
+  };
+}
+
+/** The text header wrapping `fileKey` for each recipient, ending with its MAC line. */
+function sealHeader(fileKey: Buffer, recipients: readonly string[]): Buffer {
   let text = `${VERSION_LINE}\n`;
   for (const recipient of recipients) {
     const decoded = bech32Decode(recipient);
@@ -167,11 +176,23 @@ function newHeader(recipients: readonly string[]): { header: Buffer; payloadKey:
   }
   text += '---';
   const mac = createHmac('sha256', hkdf(fileKey, Buffer.alloc(0), 'header')).update(text).digest();
-  const nonce = randomBytes(NONCE_BYTES);
-  return {
-    header: Buffer.concat([Buffer.from(`${text} ${base64Raw(mac)}\n`), nonce]),
-    payloadKey: hkdf(fileKey, nonce, 'payload'),
-  };
+  return Buffer.from(`${text} ${base64Raw(mac)}\n`);
+}
+
+/**
+ * Re-wraps an age file's key for other recipients without touching its payload: `head` holds at
+ * least the file's text header (the first 64 KiB suffice). The file key is unwrapped with
+ * `identities` and the header MAC checked; the result is the new text header and the length of
+ * the old one, so new file = header + old file from headerLength on (nonce and payload as they
+ * were, still readable: the payload key derives from the same file key).
+ */
+export function rewrapAgeHeader(head: Buffer, identities: readonly string[], recipients: readonly string[]): { header: Buffer; headerLength: number } {
+  const parsed = parseHeader(head);
+  if (parsed === undefined) throw corrupt('the age header is incomplete');
+  const fileKey = unwrapFileKey(parsed.stanzas, identities.map(parseIdentity));
+  const mac = createHmac('sha256', hkdf(fileKey, Buffer.alloc(0), 'header')).update(parsed.macInput).digest();
+  if (parsed.mac.length !== mac.length || !timingSafeEqual(parsed.mac, mac)) throw corrupt('header MAC mismatch');
+  return { header: sealHeader(fileKey, recipients), headerLength: parsed.length };
 }
 
 /** A Transform that turns plaintext into an age file encrypted to `recipients`. */

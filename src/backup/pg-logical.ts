@@ -4,21 +4,18 @@ import { PassThrough } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { Pool } from 'pg';
 import { OpsError, isOpsError } from '../core/errors.js';
-import { formatBytes, formatDuration } from '../core/parse.js';
-import { secrets } from '../core/redact.js';
-import { noProgress, type ProgressReporter } from '../core/progress.js';
+import type { ProgressReporter } from '../core/progress.js';
 import { silentTracer, type Tracer } from '../core/trace.js';
 import type { PostgresConfig } from '../config/schema.js';
 import { pgError, pgToolEnv, resolvePgTarget } from '../postgres/connection.js';
-// Moved to src/postgres/connection.ts; re-exported while other modules switch over.
-export { pgToolEnv } from '../postgres/connection.js';
 import { findPgTool, type PgTool } from '../postgres/tools.js';
 import { createAgeEncryptStream } from './age.js';
 import { childStage, resolveCodec, type Codec, type CompressionSpec } from './compression.js';
+import { runBackupJob, type BackupJobResult } from './backup-job.js';
 import type { Repository } from './repository.js';
 import { Coalesce, HashTap, settleAll } from './streams.js';
 import { TocTee } from './toc.js';
-import { MANIFEST_FORMAT, MANIFEST_VERSION, type Manifest, type ObjectRecord, type RunRecord } from './types.js';
+import type { ObjectRecord } from './types.js';
 
 export interface LogicalBackupOptions {
   /** An unlocked repository (see Repository.unlock). */
@@ -37,6 +34,8 @@ export interface LogicalBackupOptions {
   globals?: boolean;
   compression: CompressionSpec;
   label?: string;
+  /** The backup set this backup belongs to (`backup run --all`). */
+  set?: string;
   /** Environment for finding and running the tools (PATH). */
   env?: NodeJS.ProcessEnv;
   signal?: AbortSignal;
@@ -45,12 +44,8 @@ export interface LogicalBackupOptions {
   tracer?: Tracer;
 }
 
-/** What a finished backup run returns. */
-export interface LogicalBackupResult {
-  manifest: Manifest;
-  /** Leftovers of interrupted runs removed before this one started. */
-  cleaned: { removedBackups: string[]; removedTemp: string[]; failedRuns: string[] };
-}
+/** What a finished backup run returns: its manifest and the leftovers of interrupted runs removed first. */
+export type LogicalBackupResult = BackupJobResult;
 
 /**
  * Takes a logical backup: `pg_dump -Fc -Z0` of each database and `pg_dumpall --globals-only`,
@@ -61,7 +56,6 @@ export interface LogicalBackupResult {
  */
 export async function runLogicalBackup(options: LogicalBackupOptions): Promise<LogicalBackupResult> {
   const repo = options.repository;
-  const { clock } = repo;
   const signal = options.signal;
   const tracer = options.tracer ?? silentTracer;
   signal?.throwIfAborted();
@@ -73,123 +67,47 @@ export async function runLogicalBackup(options: LogicalBackupOptions): Promise<L
   const codecFound = resolveCodec(options.compression, env);
   found.catch(() => undefined);
   codecFound.catch(() => undefined);
-  const cleaned = await repo.cleanup();
-  const id = repo.newBackupId('pg-logical');
-  const release = await repo.acquireLock('pg-logical', id);
-  const startedMs = clock.now();
-  const startedMono = clock.monotonic();
-  const run: RunRecord = {
-    id,
-    kind: 'pg-logical',
-    status: 'running',
-    startedAt: new Date(startedMs).toISOString(),
-    host: repo.self.host,
-    pid: repo.self.pid,
-    ...(options.label === undefined ? {} : { label: options.label }),
-  };
-  const task = (options.progress ?? noProgress).start('backup pg-logical', { unit: 'bytes' });
-  try {
-    await repo.writeRun(run);
-    const facts = await serverFacts(await options.connect());
-    const databases = selectDatabases(facts.databases, options.databases);
-    const [pgDump, pgRestore, pgDumpAll] = await requireVersion(await found, facts.major, env);
-    const codec = await codecFound;
-    const toolEnv = pgToolEnv(options.postgres, options.configKey, env);
-    const taken = new Set<string>();
-    const objects: ObjectRecord[] = [];
-    const totals = { logical: 0, stored: 0 };
-    let lastUpdate = 0;
-    // Called per chunk (64 KiB): report at most ten times a second.
-    const progress = (object: string) => (logical: number, stored: number) => {
-      const now = clock.monotonic();
-      if (now - lastUpdate < 100) return;
-      lastUpdate = now;
-      task.update(totals.logical + logical, `${object} · ${formatBytes(totals.stored + stored)} stored`);
-    };
-    for (const database of databases) {
-      const path = uniqueName(`db-${safeName(database)}`, taken, `.dump${codec.extension}${repo.encrypted ? '.age' : ''}`);
-      tracer.record('exec', `${pgDump.path} -Fc -Z0 (database ${database}) → ${codec.algorithm} → ${repo.encrypted ? 'age' : 'plain'} → ${path}`);
-      const stored = await storeToolOutput({
-        repo,
-        backupId: id,
-        path,
-        codec,
-        producer: () => childStage(pgDump.path, ['-Fc', '-Z0', '--no-password'], 'pg_dump', { env: { ...toolEnv, PGDATABASE: database } }),
-        lister: () => childStage(pgRestore.path, ['--list'], 'pg_restore --list', { env: toolEnv }),
-        signal,
-        onBytes: progress(path),
-      });
-      totals.logical += stored.record.sizeLogical;
-      totals.stored += stored.record.sizeStored;
-      objects.push({ ...stored.record, role: 'database', database, format: 'pg_dump-custom', toc: stored.toc });
-    }
-    if (options.globals !== false) {
-      const path = uniqueName('globals', taken, `.sql${codec.extension}${repo.encrypted ? '.age' : ''}`);
-      tracer.record('exec', `${pgDumpAll!.path} --globals-only → ${path}`);
-      const stored = await storeToolOutput({
-        repo,
-        backupId: id,
-        path,
-        codec,
-        producer: () => childStage(pgDumpAll!.path, ['--globals-only', '--no-password'], 'pg_dumpall --globals-only', { env: toolEnv }),
-        signal,
-        onBytes: progress(path),
-      });
-      totals.logical += stored.record.sizeLogical;
-      totals.stored += stored.record.sizeStored;
-      objects.push({ ...stored.record, role: 'globals', format: 'sql' });
-    }
-
-    signal?.throwIfAborted();
-    const finishedMs = clock.now();
-    const durationMs = Math.round(clock.monotonic() - startedMono);
-    const manifest: Manifest = {
-      format: MANIFEST_FORMAT,
-      version: MANIFEST_VERSION,
-      id,
-      kind: 'pg-logical',
-      type: 'full',
-      ...(options.label === undefined ? {} : { label: options.label }),
-      repository: repo.id,
-      startedAt: run.startedAt,
-      finishedAt: new Date(finishedMs).toISOString(),
-      durationMs,
-      host: repo.self.host,
-      source: { server: describeServer(options.postgres, options.configKey), serverVersion: facts.version, pgDump: pgDump.version.text },
-      objects,
-      totals: { objects: objects.length, sizeStored: totals.stored, sizeLogical: totals.logical },
-    };
-    await repo.writeManifest(manifest);
-    await repo.writeRun({
-      ...run,
-      status: 'ok',
-      finishedAt: manifest.finishedAt,
-      durationMs,
-      sizeStored: totals.stored,
-      sizeLogical: totals.logical,
-    });
-    task.finish(true, `backup ${id}: ${formatBytes(totals.logical)} dumped, ${formatBytes(totals.stored)} stored in ${formatDuration(durationMs)}`);
-    return { manifest, cleaned };
-  } catch (caught) {
-    const error = signal?.aborted === true ? signal.reason : storageError(caught, repo.storage.location);
-    task.finish(false, `backup ${id} failed`);
-    await repo.storage.deletePrefix(`backups/${id}`).catch(() => undefined);
-    await repo
-      .writeRun({
-        ...run,
-        status: 'failed',
-        finishedAt: new Date(clock.now()).toISOString(),
-        durationMs: Math.round(clock.monotonic() - startedMono),
-        error: {
-          code: isOpsError(error) ? error.code : 'INTERNAL',
-          message: secrets.redact(error instanceof Error ? error.message : String(error)),
-        },
-      })
-      .catch(() => undefined);
-    throw error;
-  } finally {
-    await release().catch(() => undefined);
-  }
+  return runBackupJob(
+    { repository: repo, kind: 'pg-logical', ...(options.label === undefined ? {} : { label: options.label }), ...(options.set === undefined ? {} : { set: options.set }), ...(signal === undefined ? {} : { signal }), ...(options.progress === undefined ? {} : { progress: options.progress }) },
+    async (job) => {
+      const facts = await serverFacts(await options.connect());
+      const databases = selectDatabases(facts.databases, options.databases);
+      const [pgDump, pgRestore, pgDumpAll] = await requireVersion(await found, facts.major, env);
+      const codec = await codecFound;
+      const toolEnv = pgToolEnv(options.postgres, options.configKey, env);
+      const taken = new Set<string>();
+      for (const database of databases) {
+        const path = uniqueName(`db-${safeName(database)}`, taken, `.dump${codec.extension}${repo.encrypted ? '.age' : ''}`);
+        tracer.record('exec', `${pgDump.path} -Fc -Z0 (database ${database}) → ${codec.algorithm} → ${repo.encrypted ? 'age' : 'plain'} → ${path}`);
+        const stored = await storeToolOutput({
+          repo,
+          backupId: job.id,
+          path,
+          codec,
+          producer: () => childStage(pgDump.path, ['-Fc', '-Z0', '--no-password'], 'pg_dump', { env: { ...toolEnv, PGDATABASE: database } }),
+          lister: () => childStage(pgRestore.path, ['--list'], 'pg_restore --list', { env: toolEnv }),
+          signal,
+          onBytes: job.onBytes(path),
+        });
+        job.add({ ...stored.record, role: 'database', database, format: 'pg_dump-custom', toc: stored.toc });
+      }
+      if (options.globals !== false) {
+        const path = uniqueName('globals', taken, `.sql${codec.extension}${repo.encrypted ? '.age' : ''}`);
+        tracer.record('exec', `${pgDumpAll!.path} --globals-only → ${path}`);
+        const stored = await storeToolOutput({
+          repo,
+          backupId: job.id,
+          path,
+          codec,
+          producer: () => childStage(pgDumpAll!.path, ['--globals-only', '--no-password'], 'pg_dumpall --globals-only', { env: toolEnv }),
+          signal,
+          onBytes: job.onBytes(path),
+        });
+        job.add({ ...stored.record, role: 'globals', format: 'sql' });
+      }
+      return { server: describeServer(options.postgres, options.configKey), serverVersion: facts.version, pgDump: pgDump.version.text };
+    },
+  );
 }
 
 /**
@@ -245,7 +163,7 @@ function selectDatabases(available: readonly string[], wanted: readonly string[]
   return [...new Set(wanted)];
 }
 
-function safeName(name: string): string {
+export function safeName(name: string): string {
   return name.replace(/[^A-Za-z0-9_.-]/g, '_');
 }
 
@@ -261,7 +179,7 @@ function describeServer(config: PostgresConfig, configKey: string): string {
   return `${target.user}@${target.host}:${target.port}`;
 }
 
-interface StoreOptions {
+export interface StoreOptions {
   repo: Repository;
   backupId: string;
   path: string;
@@ -272,28 +190,16 @@ interface StoreOptions {
   onBytes: (logical: number, stored: number) => void;
 }
 
-const STORAGE_ERRNOS = new Set(['ENOSPC', 'EDQUOT', 'EROFS', 'EIO', 'EACCES', 'EPERM']);
-
-/** A file-system error while writing (disk full, read-only) as BACKUP_STORAGE_FAILED. */
-function storageError(error: unknown, location: string): unknown {
-  const code = (error as NodeJS.ErrnoException | undefined)?.code;
-  if (isOpsError(error) || code === undefined || !STORAGE_ERRNOS.has(code)) return error;
-  return new OpsError('BACKUP_STORAGE_FAILED', `writing to the repository at ${location} failed: ${code === 'ENOSPC' ? 'no space left on the device' : code}`, {
-    hint: 'free space or fix the storage, then run the backup again; this run left no backup',
-    cause: error,
-  });
-}
-
 /** libpq's words for a server that went away or never answered. */
 const LOST_CONNECTION = /could not connect|connection to server|server closed the connection|terminating connection|no connection to the server|connection refused/i;
 
-type StoredRecord = Pick<ObjectRecord, 'path' | 'compression' | 'compressionLevel' | 'encryption' | 'keyId' | 'sizeStored' | 'sizeLogical' | 'sha256Stored' | 'sha256Content'>;
+export type StoredRecord = Pick<ObjectRecord, 'path' | 'compression' | 'compressionLevel' | 'encryption' | 'keyId' | 'sizeStored' | 'sizeLogical' | 'sha256Stored' | 'sha256Content'>;
 
 /**
  * producer stdout → SHA-256 (content) [→ pg_restore --list] → compression → age → SHA-256
  * (stored) → storage. Plaintext exists only in these streams, never on disk.
  */
-async function storeToolOutput(options: StoreOptions): Promise<{ record: StoredRecord; toc?: ObjectRecord['toc'] }> {
+export async function storeToolOutput(options: StoreOptions): Promise<{ record: StoredRecord; toc?: ObjectRecord['toc'] }> {
   const { repo, codec } = options;
   options.signal?.throwIfAborted();
   let stored = 0;

@@ -13,7 +13,7 @@ export const MANIFEST_VERSION = 1;
 /** Plaintext of the sealed check block in repo.json. */
 export const CHECK_TEXT = 'opsctl-backup-repository-v1';
 
-export const BACKUP_KINDS = ['pg-logical'] as const;
+export const BACKUP_KINDS = ['pg-logical', 'pg-physical', 'redis', 'vault'] as const;
 export type BackupKind = (typeof BACKUP_KINDS)[number];
 
 const keyEntrySchema = z.object({
@@ -54,9 +54,10 @@ export type Compression = (typeof COMPRESSIONS)[number];
 
 export const objectRecordSchema = z.object({
   path: z.string(),
-  role: z.enum(['database', 'globals']),
+  /** pg-data: the physical backup's block pack; pg-index: its file and block index (pg-physical.ts). */
+  role: z.enum(['database', 'globals', 'pg-data', 'pg-index', 'redis-rdb', 'vault']),
   database: z.string().optional(),
-  format: z.enum(['pg_dump-custom', 'sql']),
+  format: z.enum(['pg_dump-custom', 'sql', 'opsctl-pack-v1', 'opsctl-block-index-v1', 'rdb', 'tar', 'command-output']),
   compression: z.enum(COMPRESSIONS),
   compressionLevel: z.number().optional(),
   encryption: z.enum(['age', 'none']),
@@ -66,6 +67,18 @@ export const objectRecordSchema = z.object({
   sha256Stored: z.string(),
   sha256Content: z.string(),
   toc: z.array(tocEntrySchema).optional(),
+  /** A Redis RDB: the primary it came from, its replication offset before the snapshot, its Cluster slots. */
+  redis: z
+    .object({
+      node: z.string(),
+      redisVersion: z.string(),
+      replId: z.string(),
+      replOffset: z.number(),
+      slots: z.array(z.tuple([z.number(), z.number()])).optional(),
+    })
+    .optional(),
+  /** A vault object: the configured path (tar archive) or command (its output). */
+  vault: z.object({ path: z.string().optional(), command: z.array(z.string()).optional() }).optional(),
 });
 export type ObjectRecord = z.infer<typeof objectRecordSchema>;
 
@@ -74,8 +87,10 @@ export const manifestSchema = z.object({
   version: z.literal(MANIFEST_VERSION),
   id: z.string(),
   kind: z.enum(BACKUP_KINDS),
-  type: z.enum(['full']),
+  type: z.enum(['full', 'diff', 'incr']),
   label: z.string().optional(),
+  /** The backup set (`backup run --all`) this backup belongs to. */
+  set: z.string().optional(),
   repository: z.string(),
   startedAt: z.string(),
   finishedAt: z.string(),
@@ -84,8 +99,27 @@ export const manifestSchema = z.object({
   source: z.object({
     server: z.string(),
     serverVersion: z.string(),
-    pgDump: z.string(),
+    /** The pg_dump of a logical backup; absent for a physical one. */
+    pgDump: z.string().optional(),
   }),
+  /** A physical backup's position in the WAL (docs/backup-repository.md, "Physical backups"). */
+  physical: z
+    .object({
+      systemIdentifier: z.string(),
+      timeline: z.number(),
+      startLsn: z.string(),
+      stopLsn: z.string(),
+      /** First and last WAL segment replay needs; both are also inside the pack. */
+      walStart: z.string(),
+      walStop: z.string(),
+      /** The backup unchanged blocks are taken from (diff: the last full; incr: the last backup). */
+      reference: z.string().optional(),
+      /** Every backup whose pack this one reads blocks from, itself included. */
+      dependsOn: z.array(z.string()),
+      blockSize: z.number(),
+      files: z.number(),
+    })
+    .optional(),
   objects: z.array(objectRecordSchema),
   totals: z.object({ objects: z.number(), sizeStored: z.number(), sizeLogical: z.number() }),
 });

@@ -10,7 +10,8 @@ import { TocTee } from './toc.js';
 import type { Manifest, ObjectRecord, TocEntry } from './types.js';
 
 /** What verification found about one object. */
-export type ObjectStatus = 'ok' | 'missing' | 'size-mismatch' | 'hash-mismatch' | 'decrypt-failed' | 'decompress-failed' | 'content-mismatch' | 'toc-mismatch';
+export type ObjectStatus = 'ok' | 'missing' | 'size-mismatch' | 'hash-mismatch' | 'decrypt-failed' | 'decompress-failed' | 'content-mismatch' | 'toc-mismatch'
+  | 'block-mismatch' | 'wal-missing';
 
 export interface ObjectCheck {
   backup: string;
@@ -57,6 +58,13 @@ export async function verifyBackup(repo: Repository, manifest: Manifest, options
         ? await deepCheck(repo, object, key, pgRestore?.path, env, options.signal, result)
         : await fastCheck(repo.storage.get(key), object, options.signal, result),
     );
+  }
+  if (options.deep === true && manifest.kind === 'pg-physical' && checks.every((check) => check.status === 'ok')) {
+    // Physical: every block of every pack it reads (its reference's too) and its WAL range.
+    const { verifyPhysicalBlocks } = await import('./pg-physical.js');
+    for (const found of await verifyPhysicalBlocks(repo, manifest, options)) {
+      checks.push({ backup: manifest.id, ...found });
+    }
   }
   return checks;
 }

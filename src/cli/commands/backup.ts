@@ -3,6 +3,7 @@ import { Argument, InvalidArgumentError, type Command } from 'commander';
 import type { AgeIdentity } from '../../backup/age.js';
 import type { CompressionSpec } from '../../backup/compression.js';
 import type { Repository } from '../../backup/repository.js';
+import type { Storage } from '../../backup/storage.js';
 import type { Manifest, ObjectRecord, RunRecord } from '../../backup/types.js';
 import type { ObjectCheck } from '../../backup/verify.js';
 import type { SelectedProfile } from '../../config/loader.js';
@@ -10,7 +11,10 @@ import { OpsError, isOpsError } from '../../core/errors.js';
 import { ExitCode } from '../../core/exit-codes.js';
 import { formatBytes, formatDuration, parseDuration } from '../../core/parse.js';
 import type { CommandContext } from '../context.js';
-import { withExamples, type ActionFactory } from '../program.js';
+import { physicalLines, registerPhysical, runPhysicalCommand } from './backup-physical.js';
+import { registerManage, runAllCommand, runRedisCommand, runVaultCommand } from './backup-manage.js';
+import { withExamples, withExplain, type ActionFactory } from '../program.js';
+import type { ExplainStep } from '../../core/explain.js';
 import type { Column } from '../ui/output.js';
 
 /** Options every backup verb takes to find the repository and its key. */
@@ -45,23 +49,28 @@ Exit codes: 0 ok, 1 failed, 2 usage/config error (also a wrong key), 3 verify fo
   );
 
   withExamples(
-    repoOptions(
+    withExplain(repoOptions(
       command
         .command('run')
-        .description('Take a backup: `postgres` is pg_dump of every database plus pg_dumpall --globals-only')
-        .addArgument(new Argument('<kind>', 'what to back up').choices(['postgres']))
+        .description('Take a backup: `postgres` is pg_dump of every database plus pg_dumpall --globals-only; `postgres-physical` copies the data directory')
+        .addArgument(new Argument('[kind]', 'what to back up').choices(['postgres', 'postgres-physical', 'redis', 'vault']))
+        .option('--all', 'PostgreSQL (logical), Redis and the vault, as configured, as one backup set')
+        .option('--type <type>', 'postgres-physical: full, diff (blocks changed since the last full) or incr (since the last backup)')
+        .option('--via <how>', 'postgres-physical: auto (default), local (low-level API on this host) or basebackup (pg_basebackup)')
         .option('--db <name...>', 'only these databases (default: all but templates)')
         .option('--no-globals', 'skip pg_dumpall --globals-only (roles, tablespaces)')
         .option('--label <text>', 'a label to find the backup by (backup list --label)'),
-    ).action(
-      action(async (ctx, _kind: string, options: RepoOptions & { db?: string[]; globals?: boolean; label?: string }) =>
-        runCommand(ctx, options),
-      ),
-    ),
+    ).action(action(async (ctx, kind: string | undefined, options: RunFlags) => runKind(ctx, kind, options))),
+    explainRun,
+  ),
     [
       'opsctl backup run postgres',
       'opsctl backup run postgres --db app --label before-migration',
       'opsctl --profile prod backup run postgres --json    # in cron: exit 0 ok, 1 failed, 4 unreachable',
+      'opsctl backup run postgres-physical --type incr    # on the database host',
+      'opsctl backup run redis    # an RDB of every primary (standalone, Sentinel, Cluster)',
+      'opsctl backup run vault    # backup.vault.sources, always encrypted',
+      'opsctl backup run --all    # PostgreSQL + Redis + vault as one backup set',
     ],
   );
 
@@ -70,7 +79,7 @@ Exit codes: 0 ok, 1 failed, 2 usage/config error (also a wrong key), 3 verify fo
       command
         .command('list')
         .description('List complete backups, oldest first, with filters')
-        .option('--kind <kind>', 'only this kind (pg-logical)')
+        .option('--kind <kind>', 'only this kind (pg-logical, pg-physical, redis, vault)')
         .option('--since <when>', 'started at or after: ISO date/time, or a duration ago ("7d", "12h")', parseWhen)
         .option('--until <when>', 'started before: ISO date/time, or a duration ago', parseWhen)
         .option('--db <name>', 'holding a dump of this database')
@@ -112,6 +121,9 @@ Exit codes: 0 ok, 1 failed, 2 usage/config error (also a wrong key), 3 verify fo
     ).action(action(async (ctx, options: RepoOptions & { limit?: number; status?: string }) => runsCommand(ctx, options))),
     ['opsctl backup runs', 'opsctl backup runs --status failed --json'],
   );
+
+  registerPhysical(command, action, { repoOptions, settings, openRepository });
+  registerManage(command, action, { repoOptions, settings, openRepository }, runCommand);
 }
 
 function repoOptions(command: Command): Command {
@@ -158,7 +170,7 @@ async function settings(ctx: CommandContext, options: RepoOptions, needProfile =
   }
   const backup = selected?.profile.backup;
   const base = selected === undefined ? ctx.cwd : dirname(selected.filepath);
-  const location = options.repo !== undefined ? resolve(ctx.cwd, options.repo) : backup !== undefined ? resolve(base, backup.repository) : undefined;
+  const location = options.repo !== undefined ? repoLocation(ctx.cwd, options.repo) : backup !== undefined ? repoLocation(base, backup.repository) : undefined;
   if (location === undefined) {
     throw new OpsError('BACKUP_NOT_CONFIGURED', `profile "${selected?.name ?? ''}" has no backup section`, {
       hint: `add profiles.${selected?.name ?? '<name>'}.backup.repository${selected === undefined ? '' : ` to ${selected.filepath}`}, or pass --repo <dir>`,
@@ -173,6 +185,23 @@ async function settings(ctx: CommandContext, options: RepoOptions, needProfile =
   };
 }
 
+/** A directory (relative to `base`) or an `s3://bucket/prefix` URL, as given. */
+function repoLocation(base: string, location: string): string {
+  return location.startsWith('s3://') ? location : resolve(base, location);
+}
+
+/** The storage behind a repository location: S3 for s3:// URLs (backup.s3 settings), else a directory. */
+async function storageAt(ctx: CommandContext, config: BackupSettings): Promise<Storage> {
+  if (config.location.startsWith('s3://')) {
+    const { S3Storage } = await import('../../backup/s3-storage.js');
+    const storage = S3Storage.fromUrl(config.location, config.selected?.profile.backup?.s3 ?? {});
+    ctx.onClose(() => storage.close());
+    return storage;
+  }
+  const { LocalStorage } = await import('../../backup/storage.js');
+  return new LocalStorage(config.location);
+}
+
 async function readIdentities(ctx: CommandContext, keyFile: string | undefined): Promise<AgeIdentity[] | undefined> {
   if (keyFile === undefined) return undefined;
   const { readKeyFile } = await import('../../backup/key-file.js');
@@ -183,18 +212,64 @@ async function readIdentities(ctx: CommandContext, keyFile: string | undefined):
 
 /** Opens the repository; with `unlock`, proves the key opens it before anything else happens. */
 async function openRepository(ctx: CommandContext, config: BackupSettings, unlock: boolean): Promise<Repository> {
-  const [{ Repository }, { LocalStorage }] = await Promise.all([import('../../backup/repository.js'), import('../../backup/storage.js')]);
-  const repo = await Repository.open(new LocalStorage(config.location), { clock: ctx.clock });
+  const { Repository } = await import('../../backup/repository.js');
+  const repo = await Repository.open(await storageAt(ctx, config), { clock: ctx.clock });
   if (unlock) await repo.unlock(await readIdentities(ctx, config.keyFile), config.keyFile);
   return repo;
+}
+
+// ---- run -------------------------------------------------------------------------------------
+
+type RunFlags = RepoOptions & { db?: string[]; globals?: boolean; label?: string; type?: string; via?: string; all?: boolean };
+
+async function runKind(ctx: CommandContext, kind: string | undefined, options: RunFlags): Promise<void> {
+  if ((kind === undefined) === (options.all !== true)) {
+    throw new OpsError('USAGE', 'name one kind or pass --all', { hint: 'opsctl backup run postgres|postgres-physical|redis|vault, or --all' });
+  }
+  const helpers = { repoOptions, settings, openRepository };
+  if (options.all === true) return runAllCommand(ctx, helpers, options);
+  switch (kind) {
+    case 'postgres-physical':
+      return runPhysicalCommand(ctx, helpers, options);
+    case 'redis':
+      return runRedisCommand(ctx, helpers, options);
+    case 'vault':
+      return runVaultCommand(ctx, helpers, options);
+    default:
+      return runCommand(ctx, options);
+  }
+}
+
+/** `backup run postgres --explain`: the pg_dump | zstd | age pipelines, from the profile and repo.json. */
+async function explainRun(ctx: CommandContext, kind: string | undefined, options: RunFlags): Promise<ExplainStep[]> {
+  if (kind !== 'postgres' || options.all === true) {
+    throw new OpsError('EXPLAIN_UNSUPPORTED', `\`opsctl backup run ${options.all === true ? '--all' : (kind ?? '')}\` has no --explain`, {
+      hint: '--explain covers `backup run postgres`; use --debug to trace a real run of the others',
+    });
+  }
+  const config = await settings(ctx, options, true);
+  const selected = config.selected!;
+  if (selected.profile.postgres === undefined) {
+    throw new OpsError('CONFIG_INVALID', `profile "${selected.name}" has no postgres section`, { hint: `add profiles.${selected.name}.postgres to ${selected.filepath}` });
+  }
+  const [repo, { logicalBackupSteps }] = await Promise.all([openRepository(ctx, config, false), import('../../backup/explain.js')]);
+  return logicalBackupSteps({
+    postgres: selected.profile.postgres,
+    configKey: `profiles.${selected.name}.postgres`,
+    ...(options.db === undefined ? {} : { databases: options.db }),
+    globals: options.globals !== false,
+    compression: config.compression,
+    repositoryPath: config.location,
+    recipient: repo.activeKey?.recipient,
+  });
 }
 
 // ---- init ------------------------------------------------------------------------------------
 
 async function initCommand(ctx: CommandContext, options: RepoOptions & { generateKey?: boolean; encryption?: boolean }): Promise<void> {
   const config = await settings(ctx, options);
-  const [{ Repository }, { LocalStorage }] = await Promise.all([import('../../backup/repository.js'), import('../../backup/storage.js')]);
-  const storage = new LocalStorage(config.location);
+  const { Repository } = await import('../../backup/repository.js');
+  const storage = await storageAt(ctx, config);
   if (options.encryption === false) {
     const repo = await Repository.init(storage, { scheme: 'none' }, { clock: ctx.clock });
     ctx.out.object({ repository: config.location, id: repo.id, encryption: 'none' });
@@ -217,8 +292,6 @@ async function initCommand(ctx: CommandContext, options: RepoOptions & { generat
   ctx.out.object({ repository: config.location, id: repo.id, encryption: 'age', keyId: repo.activeKey!.id, recipient: key.recipient, keyFile: config.keyFile });
   ctx.out.message(`keep a copy of ${config.keyFile} somewhere else: without it no backup in this repository can be read`);
 }
-
-// ---- run -------------------------------------------------------------------------------------
 
 async function runCommand(ctx: CommandContext, options: RepoOptions & { db?: string[]; globals?: boolean; label?: string }): Promise<void> {
   const config = await settings(ctx, options, true);
@@ -261,6 +334,7 @@ interface BackupSummary {
   ratio: string;
   durationMs: number;
   label: string;
+  set: string;
 }
 
 function summary(manifest: Manifest): BackupSummary {
@@ -275,6 +349,7 @@ function summary(manifest: Manifest): BackupSummary {
     ratio: ratio(manifest.totals.sizeLogical, manifest.totals.sizeStored),
     durationMs: manifest.durationMs,
     label: manifest.label ?? '',
+    set: manifest.set ?? '',
   };
 }
 
@@ -317,6 +392,7 @@ async function listCommand(ctx: CommandContext, options: RepoOptions & ListOptio
     { key: 'ratio' },
     { key: 'durationMs', header: 'DURATION', format: duration },
     { key: 'label' },
+    { key: 'set' },
   ];
   ctx.out.list(manifests.map(summary), columns);
   if (manifests.length === 0 && !ctx.out.machineReadable) ctx.out.message('no backups match');
@@ -332,6 +408,7 @@ async function showCommand(ctx: CommandContext, id: string, options: RepoOptions
     host: manifest.host,
     source: manifest.source,
     tables: backupTables(manifest).length,
+    keys: [...new Set(manifest.objects.flatMap((object) => (object.keyId === undefined ? [] : [object.keyId])))],
     objects: manifest.objects.map((object) => ({
       path: object.path,
       role: object.role,
@@ -355,13 +432,15 @@ function renderShow(manifest: Manifest, ctx: CommandContext): string {
     `${ctx.theme.heading('backup')} ${manifest.id}`,
     `kind        ${manifest.kind} (${manifest.type})${manifest.label === undefined ? '' : `, label ${manifest.label}`}`,
     `started     ${manifest.startedAt} on ${manifest.host}, took ${formatDuration(manifest.durationMs)}`,
-    `source      ${manifest.source.server} (PostgreSQL ${manifest.source.serverVersion}; ${manifest.source.pgDump})`,
+    `source      ${manifest.source.server}${manifest.kind === 'vault' ? '' : ` (${manifest.kind === 'redis' ? 'Redis' : 'PostgreSQL'} ${manifest.source.serverVersion}${manifest.source.pgDump === undefined ? '' : `; ${manifest.source.pgDump}`})`}`,
     `size        ${formatBytes(manifest.totals.sizeLogical)} logical, ${formatBytes(manifest.totals.sizeStored)} stored (${head.ratio})`,
+    `keys        ${[...new Set(manifest.objects.flatMap((object) => (object.keyId === undefined ? [] : [object.keyId])))].join(', ') || 'none (not encrypted)'}`,
+    ...(manifest.physical === undefined ? [] : physicalLines(manifest.physical)),
     '',
   ];
   const rows = manifest.objects.map((object: ObjectRecord) => ({
     object: object.path,
-    database: object.database ?? '(globals)',
+    database: object.database ?? object.redis?.node ?? (object.role === 'globals' ? '(globals)' : `(${object.role})`),
     stored: formatBytes(object.sizeStored),
     logical: formatBytes(object.sizeLogical),
     ratio: ratio(object.sizeLogical, object.sizeStored),
