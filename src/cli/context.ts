@@ -1,6 +1,7 @@
 import type { Redis, Cluster } from 'ioredis';
 import type { Pool } from 'pg';
 import type { RedisNodes } from '../redis/topology.js';
+import type { PostgresConfig, RedisConfig } from '../config/schema.js';
 import { systemClock, type Clock } from '../core/clock.js';
 import { OpsError } from '../core/errors.js';
 import type { ProgressReporter } from '../core/progress.js';
@@ -122,19 +123,25 @@ export class CommandContext {
     return this.#profile;
   }
 
+  /** The profile's redis section and its key path in the file; CONFIG_INVALID when it has none. */
+  async redisSection(): Promise<{ config: RedisConfig; configKey: string }> {
+    const selected = await this.profile();
+    if (selected.profile.redis === undefined) {
+      throw new OpsError('CONFIG_INVALID', `profile "${selected.name}" has no redis section`, {
+        hint: `add profiles.${selected.name}.redis to ${selected.filepath}`,
+      });
+    }
+    return { config: selected.profile.redis, configKey: `profiles.${selected.name}.redis` };
+  }
+
   /** The profile's shared Redis client (connected, from its RedisManager), closed when the command ends. */
   redis(): Promise<RedisClient> {
     this.#redis ??= (async () => {
-      const selected = await this.profile();
-      if (selected.profile.redis === undefined) {
-        throw new OpsError('CONFIG_INVALID', `profile "${selected.name}" has no redis section`, {
-          hint: `add profiles.${selected.name}.redis to ${selected.filepath}`,
-        });
-      }
+      const { config, configKey } = await this.redisSection();
       // Through the manager (src/redis/pool.ts): the one way opsctl gets Redis clients.
       const { createRedisManager } = await import('../redis/pool.js');
-      const manager = createRedisManager(selected.profile.redis, {
-        configKey: `profiles.${selected.name}.redis`,
+      const manager = createRedisManager(config, {
+        configKey,
         tracer: this.tracer,
       });
       this.onClose(() => manager.close());
@@ -149,33 +156,32 @@ export class CommandContext {
    */
   redisNodes(): Promise<RedisNodes> {
     this.#redisNodes ??= (async () => {
-      const selected = await this.profile();
-      if (selected.profile.redis === undefined) {
-        throw new OpsError('CONFIG_INVALID', `profile "${selected.name}" has no redis section`, {
-          hint: `add profiles.${selected.name}.redis to ${selected.filepath}`,
-        });
-      }
+      const { config, configKey } = await this.redisSection();
       const { RedisNodes } = await import('../redis/topology.js');
-      const nodes = new RedisNodes(selected.profile.redis, `profiles.${selected.name}.redis`, this.tracer);
+      const nodes = new RedisNodes(config, configKey, this.tracer);
       this.onClose(() => nodes.close());
       return nodes;
     })();
     return this.#redisNodes;
   }
 
+  /** The profile's postgres section and its key path in the file; CONFIG_INVALID when it has none. */
+  async postgresSection(): Promise<{ config: PostgresConfig; configKey: string }> {
+    const selected = await this.profile();
+    if (selected.profile.postgres === undefined) {
+      throw new OpsError('CONFIG_INVALID', `profile "${selected.name}" has no postgres section`, {
+        hint: `add profiles.${selected.name}.postgres to ${selected.filepath}`,
+      });
+    }
+    return { config: selected.profile.postgres, configKey: `profiles.${selected.name}.postgres` };
+  }
+
   /** The profile's PostgreSQL pool (one connection verified), closed when the command ends. */
   pg(): Promise<Pool> {
     this.#pg ??= (async () => {
-      const selected = await this.profile();
-      if (selected.profile.postgres === undefined) {
-        throw new OpsError('CONFIG_INVALID', `profile "${selected.name}" has no postgres section`, {
-          hint: `add profiles.${selected.name}.postgres to ${selected.filepath}`,
-        });
-      }
+      const { config, configKey } = await this.postgresSection();
       const { createPgPool } = await import('../postgres/connection.js');
-      const pool = await tracePhase(this.tracer, 'connect to PostgreSQL', () =>
-        createPgPool(selected.profile.postgres!, { configKey: `profiles.${selected.name}.postgres`, tracer: this.tracer }),
-      );
+      const pool = await tracePhase(this.tracer, 'connect to PostgreSQL', () => createPgPool(config, { configKey, tracer: this.tracer }));
       this.onClose(() => pool.end());
       return pool;
     })();

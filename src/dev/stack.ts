@@ -66,6 +66,8 @@ export function devProfile(state: DevState): Record<string, unknown> {
     description: 'local dev stack (opsctl dev up)',
     redis: { url: redisUrl(state.redis.port) },
     postgres: { url: postgresUrl(state.postgres.port) },
+    // A policy to try `opsctl ratelimit` and `dev seed` with.
+    ratelimit: { policies: { api: { algorithm: 'gcra', rate: '100/1m', burst: 20 } } },
   };
 }
 

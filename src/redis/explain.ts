@@ -100,13 +100,21 @@ export function scanSteps(config: RedisConfig, configKey: string, pattern: strin
   return onNodes(config, configKey, 'every primary', ['--scan', '--pattern', pattern], type === undefined ? undefined : `only keys of type ${type} (TYPE of each key)`);
 }
 
+/**
+ * A command on one key, sent where that key lives: the standalone server, the primary the
+ * Sentinels name, or a Cluster seed with `-c` (redis-cli follows the MOVED to the key's slot).
+ */
+export function keyCommand(config: RedisConfig, configKey: string, args: readonly string[]): Invocation {
+  const target = config.mode === 'sentinel' ? SENTINEL_PRIMARY : config.mode === 'cluster' && config.cluster !== undefined ? config.cluster.nodes[0]! : standaloneNode(config);
+  return redisCli(config, configKey, target, 'data', args, true);
+}
+
 /** A script call by SHA, the way the loader sends it (EVAL with the source on NOSCRIPT). */
 export function evalshaStep(config: RedisConfig, configKey: string, sha: string, scriptName: string, keys: readonly string[], args: readonly string[]): ExplainStep {
-  const target = config.mode === 'sentinel' ? SENTINEL_PRIMARY : config.mode === 'cluster' && config.cluster !== undefined ? config.cluster.nodes[0]! : standaloneNode(config);
   const via = config.mode === 'sentinel' ? '; sent to the primary the Sentinels name' : '';
   return {
     note: `Lua script ${scriptName} (sha1 ${sha}); on NOSCRIPT opsctl sends the source once with EVAL${via}`,
-    pipeline: [redisCli(config, configKey, target, 'data', ['EVALSHA', sha, String(keys.length), ...keys, ...args], true)],
+    pipeline: [keyCommand(config, configKey, ['EVALSHA', sha, String(keys.length), ...keys, ...args])],
   };
 }
 

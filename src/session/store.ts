@@ -9,7 +9,8 @@ import { SessionCodec, UnreadableValue, type SessionKey, type UnreadableReason }
 import { DATA_PREFIX, FORMAT_VERSION, META, sessionKeys, type SessionKeys } from './layout.js';
 
 const writeScript = loadLuaScript(import.meta.url, 'session-write');
-const destroyScript = loadLuaScript(import.meta.url, 'session-destroy');
+/** Deletes a session hash (only if it belongs to the given user, when one is named). */
+export const SESSION_DESTROY_SCRIPT = loadLuaScript(import.meta.url, 'session-destroy');
 const rekeyScript = loadLuaScript(import.meta.url, 'session-rekey');
 const importScript = loadLuaScript(import.meta.url, 'session-import');
 
@@ -364,7 +365,7 @@ export function createSessionStore(options: CreateSessionStoreOptions): SessionS
   };
 
   const destroyWhere = async (id: string, owner: string): Promise<boolean> => {
-    const [deleted, user] = (await write((c) => evalLuaScript(c, destroyScript, [keys.session(id)], [owner]))) as [number, string];
+    const [deleted, user] = (await write((c) => evalLuaScript(c, SESSION_DESTROY_SCRIPT, [keys.session(id)], [owner]))) as [number, string];
     if (deleted === 1 && user !== '') await runWrite(client, (c) => c.zrem(keys.user(user), id), policy);
     recentWrites.delete(id);
     return deleted === 1;

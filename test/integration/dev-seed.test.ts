@@ -2,11 +2,14 @@ import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import pg from 'pg';
 import { afterAll, describe, expect, it } from 'vitest';
+import { Redis } from 'ioredis';
 import { runCli } from '../helpers/cli.js';
 import { usePostgres } from '../helpers/postgres.js';
+import { useRedis } from '../helpers/redis.js';
 import { useCaseDirs } from '../helpers/temp-dirs.js';
 
 const server = usePostgres();
+const redis = useRedis();
 const { dir } = useCaseDirs('dev-seed');
 const pools: pg.Pool[] = [];
 afterAll(async () => Promise.all(pools.map((pool) => pool.end())));
@@ -30,6 +33,7 @@ async function snapshot(): Promise<string> {
 }
 
 describe('opsctl dev seed', () => {
+
   it('writes the requested number of users and reports the counts as JSON', async () => {
     const result = await runCli(['dev', 'seed', '--users', '250', '--seed', '42', '--json'], { cwd: project() });
     expect(result.code).toBe(0);
@@ -67,5 +71,32 @@ describe('opsctl dev seed', () => {
     const result = await runCli(['dev', 'seed', '--users', 'many'], { cwd: project() });
     expect(result.code).toBe(2);
     expect(result.stderr).toMatch(/expected a whole number/);
+  });
+
+  it('with a redis section, also writes sessions, rate limit counters and cache entries the other groups show', async () => {
+    const cwd = dir();
+    writeFileSync(
+      path.join(cwd, 'opsctl.config.yaml'),
+      `version: 2\nprofiles:\n  dev:\n    postgres: { url: "${server().url}" }\n    redis: { url: "${redis().url}" }\n    ratelimit: { policies: { api: { algorithm: gcra, rate: "100/1m", burst: 20 } } }\n`,
+    );
+    const args = ['dev', 'seed', '--users', '30', '--sessions', '12', '--rate-limit-keys', '5', '--cache-queries', '4', '--yes', '--json'];
+    const result = await runCli(args, { cwd });
+    expect(result.code, result.stderr).toBe(0);
+    const report = JSON.parse(result.stdout) as { redis: { sessions: number; sessionUsers: number; rateLimitCounters: number; cacheEntries: number } };
+    expect(report.redis).toMatchObject({ sessions: 12, rateLimitCounters: 5, cacheEntries: 4 });
+
+    const sessions = JSON.parse((await runCli(['session', 'list', '--json'], { cwd })).stdout) as unknown[];
+    expect(sessions).toHaveLength(12);
+    const status = JSON.parse((await runCli(['ratelimit', 'status', 'api', 'user:1', '--json'], { cwd })).stdout) as { remaining: number; limit: number };
+    expect(status.remaining).toBeLessThan(status.limit);
+    const stats = await runCli(['cache', 'keys', '--json'], { cwd });
+    expect(JSON.parse(stats.stdout)).toHaveLength(4);
+
+    // Seeding again replaces rather than adds.
+    expect((await runCli(args, { cwd })).code).toBe(0);
+    expect(JSON.parse((await runCli(['session', 'list', '--json'], { cwd })).stdout)).toHaveLength(12);
+    const client = new Redis(redis().url);
+    await client.flushall();
+    client.disconnect();
   });
 });

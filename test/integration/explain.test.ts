@@ -118,6 +118,22 @@ describe('--explain', () => {
     expect(JSON.parse((await runCli(['backup', 'list', '--json'], { cwd: dir })).stdout)).toEqual([]);
   });
 
+  it('session list and cache flush: the printed lines find the sessions and bump the namespace version', async () => {
+    const dir = writeConfig(`  local:\n    redis: { url: "redis://:${PASSWORD}@127.0.0.1:${redis().port}" }\n    cache: { namespaces: { users: { ttl: 1m } } }\n`);
+    await redisCli('HSET', 'opsctl:sess:{s:abc}', '_v', '1');
+    const list = await runCli(['session', 'list', '--explain'], { cwd: dir });
+    expect(list.code, list.stderr).toBe(0);
+    const scan = list.stdout.split('\n').find((line) => line.includes('--scan'))!;
+    expect(runPrinted(scan)).toBe('opsctl:sess:{s:abc}\n');
+
+    const flush = await runCli(['cache', 'flush', '--explain'], { cwd: dir });
+    expect(flush.code, flush.stderr).toBe(0);
+    const lines = flush.stdout.split('\n').filter((line) => line.includes(' INCR '));
+    expect(lines.map((line) => line.split(' ').at(-1))).toEqual(['opsctl:cache:v:default', 'opsctl:cache:v:users']);
+    for (const line of lines) runPrinted(line);
+    expect(await redisCli('GET', 'opsctl:cache:v:users')).toBe('1\n');
+  });
+
   it('refuses commands that have nothing to explain (exit 2)', async () => {
     const dir = writeConfig('  local:\n    redis: { host: 127.0.0.1, port: 6379 }\n');
     const result = await runCli(['config', 'show', '--explain'], { cwd: dir });

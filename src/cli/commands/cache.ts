@@ -1,11 +1,12 @@
 import { InvalidArgumentError, type Command } from 'commander';
 import { OpsError } from '../../core/errors.js';
-import { formatBytes, formatDuration, parseDuration, parseSize } from '../../core/parse.js';
-import type { CacheConfig } from '../../config/schema.js';
+import { formatBytes, formatDuration, parseDuration } from '../../core/parse.js';
 import type { CacheStatsReport, EntryDetails, EntryRow, WarmQuery } from '../../cache/admin.js';
-import type { CacheNamespaceSettings, QueryCache } from '../../cache/query-cache.js';
+import type { QueryCache } from '../../cache/query-cache.js';
 import type { CommandContext } from '../context.js';
-import { withExamples, type ActionFactory } from '../program.js';
+import { withExamples, withExplain, type ActionFactory } from '../program.js';
+import type { ExplainStep } from '../../core/explain.js';
+import type { RedisConfig } from '../../config/schema.js';
 import type { Column } from '../ui/output.js';
 
 /**
@@ -25,11 +26,12 @@ export function register(command: Command, action: ActionFactory): void {
   );
 
   withExamples(
-    command.command('keys').description('List cache entries with SCAN (never KEYS), streaming')
+    withExplain(command.command('keys').description('List cache entries with SCAN (never KEYS), streaming')
       .option('--namespace <name>', 'only entries of this namespace')
       .option('--tag <tag>', 'only entries recorded under this tag (table tags: table:<schema>.<name>)')
       .option('--limit <n>', 'stop after this many entries', positiveInt)
       .action(action(async (ctx, opts: { namespace?: string; tag?: string; limit?: number }) => keysCommand(ctx, opts))),
+      explainCacheRedis((redis, key, prefix, opts: { namespace?: string; tag?: string }) => cacheSteps().then((steps) => steps.keys(redis, key, prefix, opts)))),
     ['opsctl cache keys --namespace users', 'opsctl cache keys --tag table:public.orders --json'],
   );
 
@@ -64,26 +66,30 @@ export function register(command: Command, action: ActionFactory): void {
   );
 
   withExamples(
-    command.command('flush').description('Flush namespaces (all by default) with a version bump: O(1), old entries expire')
+    withExplain(command.command('flush').description('Flush namespaces (all by default) with a version bump: O(1), old entries expire')
       .option('--namespace <name>', 'only this namespace (repeatable)', collect, [])
       .option('--dry-run', 'say what would be flushed, change nothing')
       .action(action(async (ctx, opts: { namespace: string[]; dryRun?: boolean }) => flushCommand(ctx, opts))),
+      explainCacheRedis((redis, key, prefix, opts: { namespace: string[] }, namespaces: string[]) =>
+        cacheSteps().then((steps) => steps.flush(redis, key, prefix, opts.namespace.length > 0 ? opts.namespace : namespaces)))),
     ['opsctl cache flush --namespace users --yes', 'opsctl cache flush --dry-run'],
   );
 
   withExamples(
-    command.command('install-triggers').description('Install the table-change triggers that invalidate cached results (idempotent)')
+    withExplain(command.command('install-triggers').description('Install the table-change triggers that invalidate cached results (idempotent)')
       .requiredOption('--table <table>', 'table to watch, schema.table or table (repeatable)', collect, [])
       .option('--dry-run', 'print the SQL, change nothing')
       .action(action(async (ctx, opts: { table: string[]; dryRun?: boolean }) => triggersCommand(ctx, 'install', opts))),
+      explainTriggers('install')),
     ['opsctl cache install-triggers --table orders --table public.users', 'opsctl cache install-triggers --table orders --dry-run'],
   );
 
   withExamples(
-    command.command('uninstall-triggers').description('Remove the table-change triggers (idempotent)')
+    withExplain(command.command('uninstall-triggers').description('Remove the table-change triggers (idempotent)')
       .requiredOption('--table <table>', 'table to stop watching (repeatable)', collect, [])
       .option('--dry-run', 'print the SQL, change nothing')
       .action(action(async (ctx, opts: { table: string[]; dryRun?: boolean }) => triggersCommand(ctx, 'uninstall', opts))),
+      explainTriggers('uninstall')),
     ['opsctl cache uninstall-triggers --table orders'],
   );
 
@@ -132,29 +138,43 @@ interface WarmFlags {
 
 // ---- shared -------------------------------------------------------------------------------
 
-/** The profile's cache settings as the factory takes them (durations and sizes in ms/bytes). */
-function namespaceSettings(config: CacheConfig | undefined): { defaults: Partial<CacheNamespaceSettings>; namespaces: Record<string, Partial<CacheNamespaceSettings>> } {
-  const convert = (own: NonNullable<CacheConfig['defaults']>): Partial<CacheNamespaceSettings> => ({
-    ...(own.ttl === undefined ? {} : { ttl: parseDuration(own.ttl) }),
-    ...(own.jitter === undefined ? {} : { jitter: own.jitter }),
-    ...(own.maxBytes === undefined ? {} : { maxBytes: parseSize(own.maxBytes) }),
-    ...(own.staleWhileRevalidate === undefined ? {} : { staleWhileRevalidate: parseDuration(own.staleWhileRevalidate) }),
-  });
-  const namespaces: Record<string, Partial<CacheNamespaceSettings>> = {};
-  for (const [name, own] of Object.entries(config?.namespaces ?? {})) namespaces[name] = convert(own);
-  return { defaults: convert(config?.defaults ?? {}), namespaces };
+const cacheSteps = () => import('../../cache/explain.js').then((m) => m.cacheVerbSteps);
+
+/**
+ * `--explain` for a Redis-side verb: its redis-cli lines from the profile (the key prefix and the
+ * configured namespaces, `default` first), without connecting.
+ */
+function explainCacheRedis<O>(build: (redis: RedisConfig, redisKey: string, prefix: string, opts: O, namespaces: string[]) => Promise<ExplainStep[]>) {
+  return async (ctx: CommandContext, opts: O): Promise<ExplainStep[]> => {
+    const [redis, selected, { queryCacheOptions }, { DEFAULT_KEY_PREFIX }] = await Promise.all([ctx.redisSection(), ctx.profile(), import('../../cache/config.js'), import('../../cache/keys.js')]);
+    const options = queryCacheOptions(selected.profile.cache);
+    const namespaces = ['default', ...Object.keys(options.namespaces ?? {}).filter((name) => name !== 'default')];
+    return build(redis.config, redis.configKey, options.keyPrefix ?? DEFAULT_KEY_PREFIX, opts, namespaces);
+  };
+}
+
+/** `--explain` for install/uninstall-triggers: the psql transaction. */
+function explainTriggers(action: 'install' | 'uninstall') {
+  return async (ctx: CommandContext, opts: { table: string[] }): Promise<ExplainStep[]> => {
+    const { config, configKey } = await ctx.postgresSection();
+    return (await cacheSteps()).triggers(config, configKey, action, opts.table);
+  };
 }
 
 /** The profile's query cache; `withPg` also connects PostgreSQL (warm). */
 async function openCache(ctx: CommandContext, withPg = false): Promise<QueryCache> {
   const selected = await ctx.profile();
   const config = selected.profile.cache;
-  const [{ createQueryCache }, redis, pg] = await Promise.all([import('../../cache/query-cache.js'), ctx.redis(), withPg ? ctx.pg() : undefined]);
+  const [{ createQueryCache }, { queryCacheOptions }, redis, pg] = await Promise.all([
+    import('../../cache/query-cache.js'),
+    import('../../cache/config.js'),
+    ctx.redis(),
+    withPg ? ctx.pg() : undefined,
+  ]);
   const cache = createQueryCache({
     redis,
     pg,
-    keyPrefix: config?.keyPrefix,
-    ...namespaceSettings(config),
+    ...queryCacheOptions(config),
     // A one-shot command needs no subscription; its invalidations are still published.
     subscriber: false,
     logger: { warn: (line) => ctx.out.warning(line) },

@@ -103,23 +103,71 @@ export function register(command: Command, action: ActionFactory): void {
   withExamples(
     command
       .command('seed')
-      .description('Fill the profile\'s PostgreSQL with deterministic mock data (schema "app", with personal data)')
+      .description('Fill the profile\'s PostgreSQL with deterministic mock data (schema "app", with personal data) and its Redis with sessions, rate limit counters and cache entries for those users')
       .option('--users <n>', 'number of users to generate', positiveInt, 100)
+      .option('--sessions <n>', 'sessions to create through the session store (Redis)', nonNegativeInt, 50)
+      .option('--rate-limit-keys <n>', 'users whose counters are partly used under every configured policy (Redis)', nonNegativeInt, 20)
+      .option('--cache-queries <n>', 'users whose recent-orders query is cached (Redis)', nonNegativeInt, 20)
       .option('--seed <n>', 'random seed: the same seed gives the same rows', positiveInt, 1)
-      .action(
-        action(async (ctx, options: { users: number; seed: number }) => {
-          const { existingSeedRows, seedDevData } = await import('../../dev/seed.js');
-          const pool = await ctx.pg();
-          const existing = await existingSeedRows(pool);
-          if (existing > 0) {
-            await ctx.confirm('Replace the existing mock data?', { impact: `replaces ${existing.toLocaleString('en-US')} rows in schema "app"`, onProfile: true });
-          }
-          const result = await seedDevData(pool, { users: options.users, seed: options.seed, progress: ctx.progress, signal: ctx.signal });
-          ctx.out.object(result, (r) => `seeded schema "${r.schema}" with seed ${r.seed}: ${r.rows.users} users, ${r.rows.orders} orders, ${r.rows.support_tickets} support tickets`);
-        }),
-      ),
-    ['opsctl dev seed', 'opsctl dev seed --users 10000 --seed 42 --yes'],
+      .action(action(async (ctx, options: SeedFlags) => seedCommand(ctx, options))),
+    ['opsctl dev seed', 'opsctl dev seed --users 10000 --sessions 2000 --seed 42 --yes', 'opsctl dev seed --sessions 0 --rate-limit-keys 0 --cache-queries 0    # PostgreSQL only'],
   );
+}
+
+interface SeedFlags {
+  users: number;
+  sessions: number;
+  rateLimitKeys: number;
+  cacheQueries: number;
+  seed: number;
+}
+
+async function seedCommand(ctx: CommandContext, options: SeedFlags): Promise<void> {
+  const [{ existingSeedRows, seedDevData }, selected] = await Promise.all([import('../../dev/seed.js'), ctx.profile()]);
+  const pool = await ctx.pg();
+  const existing = await existingSeedRows(pool);
+  if (existing > 0) {
+    await ctx.confirm('Replace the existing mock data?', { impact: `replaces ${existing.toLocaleString('en-US')} rows in schema "app" and the seeded users' sessions and counters`, onProfile: true });
+  }
+  const rows = await seedDevData(pool, { users: options.users, seed: options.seed, progress: ctx.progress, signal: ctx.signal });
+  const profile = selected.profile;
+  if (profile.redis === undefined) {
+    ctx.out.object(rows, (r) => `seeded schema "${r.schema}" with seed ${r.seed}: ${r.rows.users} users, ${r.rows.orders} orders, ${r.rows.support_tickets} support tickets (no redis section: no sessions, counters or cache entries)`);
+    return;
+  }
+  const [{ seedRedisData }, { sessionStoreOptions }, { queryCacheOptions }, redis] = await Promise.all([
+    import('../../dev/seed-redis.js'),
+    import('../../session/config.js'),
+    import('../../cache/config.js'),
+    ctx.redis(),
+  ]);
+  const keyBase = `profiles.${selected.name}`;
+  const redisRows = await seedRedisData({
+    redis,
+    pool,
+    seed: options.seed,
+    users: options.users,
+    sessions: options.sessions,
+    rateLimitKeys: options.rateLimitKeys,
+    cacheQueries: options.cacheQueries,
+    session: await sessionStoreOptions(profile.session, `${keyBase}.session`),
+    ratelimit: profile.ratelimit,
+    cache: queryCacheOptions(profile.cache),
+    progress: ctx.progress,
+    signal: ctx.signal,
+  });
+  ctx.out.object(
+    { ...rows, redis: redisRows },
+    (r) =>
+      `seeded schema "${r.schema}" with seed ${r.seed}: ${r.rows.users} users, ${r.rows.orders} orders, ${r.rows.support_tickets} support tickets\n` +
+      `seeded Redis: ${r.redis.sessions} sessions of ${r.redis.sessionUsers} users, ${r.redis.rateLimitCounters} rate limit counters${profile.ratelimit === undefined ? ' (no ratelimit.policies in the profile)' : ''}, ${r.redis.cacheEntries} cache entries`,
+  );
+}
+
+function nonNegativeInt(value: string): number {
+  const parsed = Number(value);
+  if (!Number.isInteger(parsed) || parsed < 0) throw new InvalidArgumentError('expected a whole number (0 or more)');
+  return parsed;
 }
 
 function positiveInt(value: string): number {

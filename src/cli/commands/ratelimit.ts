@@ -156,11 +156,8 @@ function describeDecision(decision: RateLimitDecision): string {
 /** `--explain` for status/consume: the EVALSHA the limiter would send. */
 function explainDecision(mode: 'consume' | 'peek') {
   return async (ctx: CommandContext, policy: string, key: string, opts: { cost: number; requestId?: string }) => {
-    const [selected, config, { decisionSteps }] = await Promise.all([ctx.profile(), rateLimitConfig(ctx), import('../../ratelimit/explain.js')]);
-    if (selected.profile.redis === undefined) {
-      throw new OpsError('CONFIG_INVALID', `profile "${selected.name}" has no redis section`, { hint: `add profiles.${selected.name}.redis to ${selected.filepath}` });
-    }
-    return decisionSteps(selected.profile.redis, `profiles.${selected.name}.redis`, config, policyList(policy), key, {
+    const [redis, config, { decisionSteps }] = await Promise.all([ctx.redisSection(), rateLimitConfig(ctx), import('../../ratelimit/explain.js')]);
+    return decisionSteps(redis.config, redis.configKey, config, policyList(policy), key, {
       mode,
       cost: opts.cost,
       ...(opts.requestId === undefined ? {} : { requestId: opts.requestId }),

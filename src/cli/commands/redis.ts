@@ -1,5 +1,4 @@
 import { InvalidArgumentError, type Command } from 'commander';
-import { OpsError } from '../../core/errors.js';
 import { ExitCode } from '../../core/exit-codes.js';
 import { formatBytes, formatDuration, parseDuration } from '../../core/parse.js';
 import type { ClusterCheckResult } from '../../redis/cluster-check.js';
@@ -142,26 +141,12 @@ interface Session {
   nodes: RedisNodes;
   topology: Topology;
   configKey: string;
-  keyBase: string;
-}
-
-/** The profile's redis section and where it lives in the file. */
-async function redisSection(ctx: CommandContext): Promise<{ config: RedisConfig; configKey: string; keyBase: string }> {
-  const selected = await ctx.profile();
-  const config = selected.profile.redis;
-  if (config === undefined) {
-    throw new OpsError('CONFIG_INVALID', `profile "${selected.name}" has no redis section`, {
-      hint: `add profiles.${selected.name}.redis to ${selected.filepath}`,
-    });
-  }
-  const keyBase = `profiles.${selected.name}`;
-  return { config, configKey: `${keyBase}.redis`, keyBase };
 }
 
 /** `--explain` for a verb: its redis-cli lines from the profile, without connecting. */
 function explainWith<A extends unknown[]>(steps: (explain: typeof redisVerbSteps, config: RedisConfig, configKey: string, ...args: A) => ExplainStep[]) {
   return async (ctx: CommandContext, ...args: A): Promise<ExplainStep[]> => {
-    const { config, configKey } = await redisSection(ctx);
+    const { config, configKey } = await ctx.redisSection();
     const { redisVerbSteps } = await import('../../redis/explain.js');
     return steps(redisVerbSteps, config, configKey, ...args);
   };
@@ -169,9 +154,9 @@ function explainWith<A extends unknown[]>(steps: (explain: typeof redisVerbSteps
 
 /** Connections to the profile's nodes (closed with the command) and the discovered topology. */
 async function open(ctx: CommandContext): Promise<Session> {
-  const { keyBase } = await redisSection(ctx);
+  const { configKey } = await ctx.redisSection();
   const [nodes, { discoverTopology }] = await Promise.all([ctx.redisNodes(), import('../../redis/topology.js')]);
-  return { nodes, topology: await discoverTopology(nodes), configKey: `${keyBase}.redis`, keyBase };
+  return { nodes, topology: await discoverTopology(nodes), configKey };
 }
 
 const dataOf = (topology: Topology) => topology.nodes.filter((node) => node.role !== 'sentinel');
@@ -234,13 +219,12 @@ async function infoCommand(ctx: CommandContext, section: string | undefined): Pr
 // ---- health -------------------------------------------------------------------------------
 
 async function healthCommand(ctx: CommandContext, opts: { watch?: boolean; interval: number }): Promise<void> {
-  const [selected, { keyBase }, { checkHealth, resolveHealthThresholds }, { discoverTopology }] = await Promise.all([
+  const [selected, { checkHealth, resolveHealthThresholds }, { discoverTopology }] = await Promise.all([
     ctx.profile(),
-    redisSection(ctx),
     import('../../redis/health.js'),
     import('../../redis/topology.js'),
   ]);
-  const thresholds = resolveHealthThresholds(selected.profile, keyBase);
+  const thresholds = resolveHealthThresholds(selected.profile, `profiles.${selected.name}`);
   const nodes = await ctx.redisNodes();
   // Rediscovered each round: a failover during --watch shows up as the new topology.
   const round = async () => checkHealth(nodes, await discoverTopology(nodes), thresholds, { clock: ctx.clock });

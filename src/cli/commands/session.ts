@@ -6,7 +6,9 @@ import type { MigrationSource } from '../../session/migrate.js';
 import type { SessionStore, SessionSummary } from '../../session/store.js';
 import type { RedisClient } from '../../redis/connection.js';
 import type { CommandContext } from '../context.js';
-import { withExamples, type ActionFactory } from '../program.js';
+import { withExamples, withExplain, type ActionFactory } from '../program.js';
+import type { ExplainStep } from '../../core/explain.js';
+import type { sessionVerbSteps } from '../../session/explain.js';
 import type { Column } from '../ui/output.js';
 
 /** `opsctl session …`: thin adapters over src/session/. */
@@ -28,6 +30,7 @@ Exit codes: 0 ok, 1 failed (SESSION_NOT_FOUND …), 2 usage/config error, 4 coul
       .option('--limit <n>', 'stop after this many', positiveInt),
     ['opsctl session list --limit 20', 'opsctl session list --user 42', 'opsctl session list --idle-over 1h --json'],
   ).action(action(async (ctx, options: ListOptions) => listCommand(ctx, options)));
+  withExplain(command.commands.at(-1)!, explainSession((steps, redis, key, prefix, options: ListOptions) => steps.list(redis, key, prefix, options.user)));
 
   withExamples(
     command
@@ -37,6 +40,7 @@ Exit codes: 0 ok, 1 failed (SESSION_NOT_FOUND …), 2 usage/config error, 4 coul
       .option('--reveal', 'print the decoded data (asks first: it may hold personal data)'),
     ['opsctl session show 3q2-7wEjYhqYq8c1RZbSx9LwTtPd5Fu0', 'opsctl session show 3q2-7wEjYhqYq8c1RZbSx9LwTtPd5Fu0 --reveal --yes --json'],
   ).action(action(async (ctx, id: string, options: { reveal?: boolean }) => showCommand(ctx, id, options)));
+  withExplain(command.commands.at(-1)!, explainSession((steps, redis, key, prefix, id: string) => steps.show(redis, key, prefix, id)));
 
   withExamples(
     command
@@ -47,6 +51,13 @@ Exit codes: 0 ok, 1 failed (SESSION_NOT_FOUND …), 2 usage/config error, 4 coul
       .option('--dry-run', 'count what would be revoked and change nothing'),
     ['opsctl session revoke 3q2-7wEjYhqYq8c1RZbSx9LwTtPd5Fu0 --yes', 'opsctl session revoke --user 42 --dry-run', 'opsctl --profile prod session revoke --user 42 --yes=prod'],
   ).action(action(async (ctx, id: string | undefined, options: { user?: string; dryRun?: boolean }) => revokeCommand(ctx, id, options)));
+  withExplain(
+    command.commands.at(-1)!,
+    explainSession((steps, redis, key, prefix, id: string | undefined) => {
+      if (id === undefined) throw new OpsError('EXPLAIN_UNSUPPORTED', '`opsctl session revoke --user` has no --explain', { hint: 'explain one session: `opsctl session revoke <id> --explain`' });
+      return steps.revoke(redis, key, prefix, id);
+    }),
+  );
 
   withExamples(
     command.command('stats').description('Count, sessions per user, age and idle histograms, size percentiles, memory, expiring within an hour'),
@@ -107,6 +118,22 @@ interface ListOptions {
   user?: string;
   idleOver?: number;
   limit?: number;
+}
+
+/** `--explain` for a verb: its redis-cli lines from the profile's redis and session sections. */
+function explainSession<A extends unknown[]>(
+  build: (steps: typeof sessionVerbSteps, redis: RedisConfig, redisKey: string, prefix: string, ...args: A) => ExplainStep[],
+) {
+  return async (ctx: CommandContext, ...args: A): Promise<ExplainStep[]> => {
+    const [redis, selected, { sessionVerbSteps }, { sessionStoreOptions }] = await Promise.all([
+      ctx.redisSection(),
+      ctx.profile(),
+      import('../../session/explain.js'),
+      import('../../session/config.js'),
+    ]);
+    const { keyPrefix } = await sessionStoreOptions(selected.profile.session, `profiles.${selected.name}.session`);
+    return build(sessionVerbSteps, redis.config, redis.configKey, keyPrefix ?? '', ...args);
+  };
 }
 
 function positiveInt(value: string): number {
