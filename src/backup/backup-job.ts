@@ -10,14 +10,24 @@ export interface BackupJob {
   id: string;
   /** A progress callback for one object, in the shape storeToolOutput's onBytes takes. */
   onBytes(object: string): (logical: number, stored: number) => void;
+  /** Progress in the body's own terms (bytes read so far and a detail), at most ten times a second. */
+  report(done: number, detail: string): void;
   /** Records a stored object in the manifest being built. */
   add(record: ObjectRecord): void;
+  /**
+   * Manifest fields only some kinds have: the physical block, a logical size other than the
+   * sum of the objects' (what the backup represents, for physical ones), and a note for the
+   * final progress line.
+   */
+  set(extras: { physical?: Manifest['physical']; sizeLogical?: number; note?: string }): void;
 }
 
 export interface BackupJobOptions {
   /** An unlocked repository. */
   repository: Repository;
   kind: BackupKind;
+  /** full (default), or diff/incr for physical backups. */
+  type?: Manifest['type'];
   label?: string;
   /** The backup set this backup belongs to (`backup run --all`). */
   set?: string;
@@ -55,22 +65,30 @@ export async function runBackupJob(options: BackupJobOptions, body: (job: Backup
     pid: repo.self.pid,
     ...(options.label === undefined ? {} : { label: options.label }),
   };
-  const task = (options.progress ?? noProgress).start(`backup ${options.kind}`, { unit: 'bytes' });
+  const type = options.type ?? 'full';
+  const task = (options.progress ?? noProgress).start(`backup ${options.kind}${type === 'full' ? '' : ` (${type})`}`, { unit: 'bytes' });
   const objects: ObjectRecord[] = [];
   const totals = { logical: 0, stored: 0 };
+  let extras: Parameters<BackupJob['set']>[0] = {};
   let lastUpdate = 0;
+  // Called per chunk (64 KiB): report at most ten times a second.
+  const report = (done: number, detail: string) => {
+    const now = clock.monotonic();
+    if (now - lastUpdate < 100) return;
+    lastUpdate = now;
+    task.update(done, detail);
+  };
   const job: BackupJob = {
     id,
-    onBytes: (object) => (logical, stored) => {
-      const now = clock.monotonic();
-      if (now - lastUpdate < 100) return;
-      lastUpdate = now;
-      task.update(totals.logical + logical, `${object} · ${formatBytes(totals.stored + stored)} stored`);
-    },
+    onBytes: (object) => (logical, stored) => report(totals.logical + logical, `${object} · ${formatBytes(totals.stored + stored)} stored`),
+    report,
     add: (record) => {
       objects.push(record);
       totals.logical += record.sizeLogical;
       totals.stored += record.sizeStored;
+    },
+    set: (more) => {
+      extras = { ...extras, ...more };
     },
   };
   try {
@@ -78,12 +96,13 @@ export async function runBackupJob(options: BackupJobOptions, body: (job: Backup
     const source = await body(job);
     signal?.throwIfAborted();
     const durationMs = Math.round(clock.monotonic() - startedMono);
+    const sizeLogical = extras.sizeLogical ?? totals.logical;
     const manifest: Manifest = {
       format: MANIFEST_FORMAT,
       version: MANIFEST_VERSION,
       id,
       kind: options.kind,
-      type: 'full',
+      type,
       ...(options.label === undefined ? {} : { label: options.label }),
       ...(options.set === undefined ? {} : { set: options.set }),
       repository: repo.id,
@@ -92,12 +111,14 @@ export async function runBackupJob(options: BackupJobOptions, body: (job: Backup
       durationMs,
       host: repo.self.host,
       source,
+      ...(extras.physical === undefined ? {} : { physical: extras.physical }),
       objects,
-      totals: { objects: objects.length, sizeStored: totals.stored, sizeLogical: totals.logical },
+      totals: { objects: objects.length, sizeStored: totals.stored, sizeLogical },
     };
     await repo.writeManifest(manifest);
-    await repo.writeRun({ ...run, status: 'ok', finishedAt: manifest.finishedAt, durationMs, sizeStored: totals.stored, sizeLogical: totals.logical });
-    task.finish(true, `backup ${id}: ${formatBytes(totals.logical)} read, ${formatBytes(totals.stored)} stored in ${formatDuration(durationMs)}`);
+    await repo.writeRun({ ...run, status: 'ok', finishedAt: manifest.finishedAt, durationMs, sizeStored: totals.stored, sizeLogical });
+    const note = extras.note === undefined ? '' : ` (${extras.note})`;
+    task.finish(true, `backup ${id}: ${formatBytes(sizeLogical)} read, ${formatBytes(totals.stored)} stored in ${formatDuration(durationMs)}${note}`);
     return { manifest, cleaned };
   } catch (caught) {
     const error = signal?.aborted === true ? signal.reason : storageError(caught, repo.storage.location);

@@ -4,9 +4,8 @@ import { chmod, lstat, mkdir, open, readdir, type FileHandle } from 'node:fs/pro
 import { join } from 'node:path';
 import type { Pool, PoolClient } from 'pg';
 import { OpsError, isOpsError } from '../core/errors.js';
-import { formatBytes, formatDuration } from '../core/parse.js';
-import { noProgress, type ProgressReporter } from '../core/progress.js';
-import { secrets } from '../core/redact.js';
+import { formatBytes } from '../core/parse.js';
+import type { ProgressReporter } from '../core/progress.js';
 import { pgError } from '../postgres/connection.js';
 import {
   BLOCK_INDEX_FORMAT,
@@ -22,11 +21,12 @@ import {
   type BlockIndex,
   type FileEntry,
 } from './block-index.js';
+import { runBackupJob } from './backup-job.js';
 import { resolveCodec, type CompressionSpec } from './compression.js';
 import { copyFromBasebackup, type WalRange } from './pg-physical-basebackup.js';
 import { ObjectWriter, readObject, readObjectBuffer, type StoredObject } from './pg-physical-pack.js';
 import type { Repository } from './repository.js';
-import { MANIFEST_FORMAT, MANIFEST_VERSION, type Manifest, type ObjectRecord, type RunRecord } from './types.js';
+import type { Manifest } from './types.js';
 import { segmentsBetween } from './wal-archive.js';
 
 export type PhysicalBackupType = 'full' | 'diff' | 'incr';
@@ -89,144 +89,104 @@ export async function runPhysicalBackup(options: PhysicalBackupOptions): Promise
   const signal = options.signal;
   signal?.throwIfAborted();
   const codec = await resolveCodec(options.compression, options.env);
-  await repo.cleanup();
-  const id = repo.newBackupId('pg-physical');
-  const release = await repo.acquireLock('pg-physical', id);
-  const startedMono = clock.monotonic();
-  const run: RunRecord = {
-    id,
-    kind: 'pg-physical',
-    status: 'running',
-    startedAt: new Date(clock.now()).toISOString(),
-    host: repo.self.host,
-    pid: repo.self.pid,
-    ...(options.label === undefined ? {} : { label: options.label }),
-  };
-  const task = (options.progress ?? noProgress).start(`backup pg-physical (${options.type})`, { unit: 'bytes' });
-  let client: PoolClient | undefined;
-  let started = false;
-  const pack = new ObjectWriter(repo, `backups/${id}/${PACK}${codec.extension}${repo.encrypted ? '.age' : ''}`, codec, signal);
-  try {
-    await repo.writeRun(run);
-    const pool = await options.connect();
-    client = await pool.connect().catch((error: unknown) => {
-      throw pgError(pool, error);
-    });
-    const facts = await sourceFacts(client, pool);
-    const reference = options.type === 'full' ? undefined : await findReference(repo, options.type, facts.systemIdentifier, options.env);
-    const local = await chooseLocal(facts, options.via ?? 'auto');
-    const backups = [id];
-    const index: BlockIndex = { format: BLOCK_INDEX_FORMAT, version: BLOCK_INDEX_VERSION, blockSize: BLOCK_SIZE, backups, dirs: [], files: [] };
-    const counters = { read: 0, written: 0 };
-    let lastUpdate = 0;
-    const onRead = (bytes: number) => {
-      counters.read += bytes;
-      const now = clock.monotonic();
-      if (now - lastUpdate < 100) return;
-      lastUpdate = now;
-      task.update(counters.read, `${formatBytes(counters.written)} stored`);
-    };
-    const copy = new FileCopier(pack, backups, reference, counters, onRead, signal);
-    let range: WalRange;
-    if (local) {
-      const startRow = await query<{ lsn: string; file: string }>(client, pool, 'select lsn::text, pg_walfile_name(lsn) as file from pg_backup_start($1, true) lsn', [`opsctl ${id}`]);
-      started = true;
-      await walkDataDir(facts.dataDirectory, '', index, copy);
-      const stopRow = await query<{ lsn: string; file: string; labelfile: string; spcmapfile: string }>(
-        client,
-        pool,
-        'select lsn::text, pg_walfile_name(lsn) as file, labelfile, spcmapfile from pg_backup_stop(false)',
-      );
-      started = false;
-      await copy.addContent(index, 'backup_label', Buffer.from(stopRow.labelfile), 0o600);
-      if (stopRow.spcmapfile !== '') await copy.addContent(index, 'tablespace_map', Buffer.from(stopRow.spcmapfile), 0o600);
-      const timeline = Number(/START TIMELINE: (\d+)/.exec(stopRow.labelfile)?.[1] ?? Number.parseInt(startRow.file.slice(0, 8), 16));
-      // pg_backup_stop switched to a new segment, so the stop segment is complete in pg_wal.
-      for (const name of segmentsBetween(startRow.file, stopRow.file, facts.segmentSize)) {
-        const path = `pg_wal/${name}`;
-        const openSegment = () =>
-          open(join(facts.dataDirectory, path), constants.O_RDONLY).catch((error: unknown) => {
-            throw new OpsError('BACKUP_WAL_MISSING', `WAL segment ${name} needed by the backup is no longer in pg_wal`, { cause: error });
-          });
-        await copy.addFile(index, path, openSegment, 0o600);
-      }
-      range = { timeline, startLsn: startRow.lsn, stopLsn: stopRow.lsn, walStart: startRow.file, walStop: stopRow.file };
-      // PostgreSQL's own manifest, so pg_verifybackup checks a restored directory.
-      await copy.addContent(index, 'backup_manifest', Buffer.from(backupManifest(index, range, clock.now())), 0o600);
-    } else {
-      if (options.toolEnv === undefined) throw new Error('runPhysicalBackup: toolEnv is needed to run pg_basebackup');
-      range = await copyFromBasebackup({
-        env: options.toolEnv,
-        serverMajor: Number.parseInt(facts.version, 10),
-        label: `opsctl ${id}`,
-        segmentSize: facts.segmentSize,
-        sink: copy,
-        index,
-        ...(signal === undefined ? {} : { signal }),
-      });
-    }
-
-    const packRecord = await pack.finish(`${PACK}${codec.extension}${repo.encrypted ? '.age' : ''}`);
-    const indexName = `${INDEX}${codec.extension}${repo.encrypted ? '.age' : ''}`;
-    const indexWriter = new ObjectWriter(repo, `backups/${id}/${indexName}`, codec, signal);
-    await indexWriter.write(Buffer.from(JSON.stringify(index)));
-    const indexRecord = await indexWriter.finish(indexName);
-    signal?.throwIfAborted();
-    const objects: ObjectRecord[] = [
-      { ...packRecord, role: 'pg-data', format: 'opsctl-pack-v1' },
-      { ...indexRecord, role: 'pg-index', format: 'opsctl-block-index-v1' },
-    ];
-    const durationMs = Math.round(clock.monotonic() - startedMono);
-    const sizeStored = packRecord.sizeStored + indexRecord.sizeStored;
-    const sizeLogical = index.files.reduce((sum, file) => sum + file.size, 0);
-    const manifest: Manifest = {
-      format: MANIFEST_FORMAT,
-      version: MANIFEST_VERSION,
-      id,
+  const counters = { read: 0, written: 0 };
+  const { manifest } = await runBackupJob(
+    {
+      repository: repo,
       kind: 'pg-physical',
       type: options.type,
       ...(options.label === undefined ? {} : { label: options.label }),
-      repository: repo.id,
-      startedAt: run.startedAt,
-      finishedAt: new Date(clock.now()).toISOString(),
-      durationMs,
-      host: repo.self.host,
-      source: { server: options.server, serverVersion: facts.version },
-      physical: {
-        systemIdentifier: facts.systemIdentifier,
-        ...range,
-        ...(reference === undefined ? {} : { reference: reference.manifest.id }),
-        dependsOn: [...backups],
-        blockSize: BLOCK_SIZE,
-        files: index.files.length,
-      },
-      objects,
-      totals: { objects: objects.length, sizeStored, sizeLogical },
-    };
-    await repo.writeManifest(manifest);
-    await repo.writeRun({ ...run, status: 'ok', finishedAt: manifest.finishedAt, durationMs, sizeStored, sizeLogical });
-    task.finish(true, `backup ${id}: ${formatBytes(counters.read)} read, ${formatBytes(counters.written)} new, ${formatBytes(sizeStored)} stored in ${formatDuration(durationMs)}`);
-    return { manifest, read: counters.read, written: counters.written };
-  } catch (caught) {
-    const error = signal?.aborted === true ? signal.reason : caught;
-    task.finish(false, `backup ${id} failed`);
-    await pack.abort(error);
-    if (started && client !== undefined) await client.query('select pg_backup_stop(false)').catch(() => undefined);
-    await repo.storage.deletePrefix(`backups/${id}`).catch(() => undefined);
-    await repo
-      .writeRun({
-        ...run,
-        status: 'failed',
-        finishedAt: new Date(clock.now()).toISOString(),
-        durationMs: Math.round(clock.monotonic() - startedMono),
-        error: { code: isOpsError(error) ? error.code : 'INTERNAL', message: secrets.redact(error instanceof Error ? error.message : String(error)) },
-      })
-      .catch(() => undefined);
-    throw error;
-  } finally {
-    client?.release();
-    await release().catch(() => undefined);
-  }
+      ...(signal === undefined ? {} : { signal }),
+      ...(options.progress === undefined ? {} : { progress: options.progress }),
+    },
+    async (job) => {
+      const id = job.id;
+      let client: PoolClient | undefined;
+      let started = false;
+      const pack = new ObjectWriter(repo, `backups/${id}/${PACK}${codec.extension}${repo.encrypted ? '.age' : ''}`, codec, signal);
+      try {
+        const pool = await options.connect();
+        client = await pool.connect().catch((error: unknown) => {
+          throw pgError(pool, error);
+        });
+        const facts = await sourceFacts(client, pool);
+        const reference = options.type === 'full' ? undefined : await findReference(repo, options.type, facts.systemIdentifier, options.env);
+        const local = await chooseLocal(facts, options.via ?? 'auto');
+        const backups = [id];
+        const index: BlockIndex = { format: BLOCK_INDEX_FORMAT, version: BLOCK_INDEX_VERSION, blockSize: BLOCK_SIZE, backups, dirs: [], files: [] };
+        const onRead = (bytes: number) => {
+          counters.read += bytes;
+          job.report(counters.read, `${formatBytes(counters.written)} stored`);
+        };
+        const copy = new FileCopier(pack, backups, reference, counters, onRead, signal);
+        let range: WalRange;
+        if (local) {
+          const startRow = await query<{ lsn: string; file: string }>(client, pool, 'select lsn::text, pg_walfile_name(lsn) as file from pg_backup_start($1, true) lsn', [`opsctl ${id}`]);
+          started = true;
+          await walkDataDir(facts.dataDirectory, '', index, copy);
+          const stopRow = await query<{ lsn: string; file: string; labelfile: string; spcmapfile: string }>(
+            client,
+            pool,
+            'select lsn::text, pg_walfile_name(lsn) as file, labelfile, spcmapfile from pg_backup_stop(false)',
+          );
+          started = false;
+          await copy.addContent(index, 'backup_label', Buffer.from(stopRow.labelfile), 0o600);
+          if (stopRow.spcmapfile !== '') await copy.addContent(index, 'tablespace_map', Buffer.from(stopRow.spcmapfile), 0o600);
+          const timeline = Number(/START TIMELINE: (\d+)/.exec(stopRow.labelfile)?.[1] ?? Number.parseInt(startRow.file.slice(0, 8), 16));
+          // pg_backup_stop switched to a new segment, so the stop segment is complete in pg_wal.
+          for (const name of segmentsBetween(startRow.file, stopRow.file, facts.segmentSize)) {
+            const path = `pg_wal/${name}`;
+            const openSegment = () =>
+              open(join(facts.dataDirectory, path), constants.O_RDONLY).catch((error: unknown) => {
+                throw new OpsError('BACKUP_WAL_MISSING', `WAL segment ${name} needed by the backup is no longer in pg_wal`, { cause: error });
+              });
+            await copy.addFile(index, path, openSegment, 0o600);
+          }
+          range = { timeline, startLsn: startRow.lsn, stopLsn: stopRow.lsn, walStart: startRow.file, walStop: stopRow.file };
+          // PostgreSQL's own manifest, so pg_verifybackup checks a restored directory.
+          await copy.addContent(index, 'backup_manifest', Buffer.from(backupManifest(index, range, clock.now())), 0o600);
+        } else {
+          if (options.toolEnv === undefined) throw new Error('runPhysicalBackup: toolEnv is needed to run pg_basebackup');
+          range = await copyFromBasebackup({
+            env: options.toolEnv,
+            serverMajor: Number.parseInt(facts.version, 10),
+            label: `opsctl ${id}`,
+            segmentSize: facts.segmentSize,
+            sink: copy,
+            index,
+            ...(signal === undefined ? {} : { signal }),
+          });
+        }
+
+        job.add({ ...(await pack.finish(`${PACK}${codec.extension}${repo.encrypted ? '.age' : ''}`)), role: 'pg-data', format: 'opsctl-pack-v1' });
+        const indexName = `${INDEX}${codec.extension}${repo.encrypted ? '.age' : ''}`;
+        const indexWriter = new ObjectWriter(repo, `backups/${id}/${indexName}`, codec, signal);
+        await indexWriter.write(Buffer.from(JSON.stringify(index)));
+        job.add({ ...(await indexWriter.finish(indexName)), role: 'pg-index', format: 'opsctl-block-index-v1' });
+        job.set({
+          // What the backup represents (the cluster's files), not the new bytes it stored.
+          sizeLogical: index.files.reduce((sum, file) => sum + file.size, 0),
+          note: `${formatBytes(counters.written)} new`,
+          physical: {
+            systemIdentifier: facts.systemIdentifier,
+            ...range,
+            ...(reference === undefined ? {} : { reference: reference.manifest.id }),
+            dependsOn: [...backups],
+            blockSize: BLOCK_SIZE,
+            files: index.files.length,
+          },
+        });
+        return { server: options.server, serverVersion: facts.version };
+      } catch (error) {
+        await pack.abort(error);
+        if (started && client !== undefined) await client.query('select pg_backup_stop(false)').catch(() => undefined);
+        throw error;
+      } finally {
+        client?.release();
+      }
+    },
+  );
+  return { manifest, read: counters.read, written: counters.written };
 }
 
 async function query<T>(client: PoolClient, pool: Pool, text: string, values: unknown[] = []): Promise<T> {
