@@ -16,6 +16,7 @@ import { registerManage, runAllCommand, runRedisCommand, runVaultCommand } from 
 import { withExamples, withExplain, type ActionFactory } from '../program.js';
 import type { ExplainStep } from '../../core/explain.js';
 import type { Column } from '../ui/output.js';
+import { positiveInt } from '../option-values.js';
 
 /** Options every backup verb takes to find the repository and its key. */
 interface RepoOptions {
@@ -116,7 +117,7 @@ Exit codes: 0 ok, 1 failed, 2 usage/config error (also a wrong key), 3 verify fo
       command
         .command('runs')
         .description('List backup runs (running, ok, failed), newest first')
-        .option('--limit <n>', 'at most this many', parsePositiveInt)
+        .option('--limit <n>', 'at most this many', positiveInt)
         .option('--status <status>', 'only running, ok or failed'),
     ).action(action(async (ctx, options: RepoOptions & { limit?: number; status?: string }) => runsCommand(ctx, options))),
     ['opsctl backup runs', 'opsctl backup runs --status failed --json'],
@@ -132,11 +133,6 @@ function repoOptions(command: Command): Command {
     .option('--key-file <path>', 'age identity file (default: backup.keyFile of the profile)');
 }
 
-function parsePositiveInt(value: string): number {
-  const parsed = Number(value);
-  if (!Number.isInteger(parsed) || parsed < 1) throw new InvalidArgumentError('expected a whole number of at least 1');
-  return parsed;
-}
 
 /** An ISO date/time, or a duration meaning that long ago. */
 function parseWhen(value: string): number {

@@ -1,6 +1,6 @@
-import { InvalidArgumentError, type Command } from 'commander';
+import type { Command } from 'commander';
 import { OpsError } from '../../core/errors.js';
-import { formatBytes, formatDuration, parseDuration } from '../../core/parse.js';
+import { formatBytes, formatDuration } from '../../core/parse.js';
 import type { CacheStatsReport, EntryDetails, EntryRow, WarmQuery } from '../../cache/admin.js';
 import type { QueryCache } from '../../cache/query-cache.js';
 import type { CommandContext } from '../context.js';
@@ -8,6 +8,7 @@ import { withExamples, withExplain, type ActionFactory } from '../program.js';
 import type { ExplainStep } from '../../core/explain.js';
 import type { RedisConfig } from '../../config/schema.js';
 import type { Column } from '../ui/output.js';
+import { collect, positiveDuration, positiveInt } from '../option-values.js';
 
 /**
  * `opsctl cache …`: thin adapters over src/cache (query-cache, admin, triggers). The cache is
@@ -96,28 +97,10 @@ export function register(command: Command, action: ActionFactory): void {
   withExamples(
     command.command('ttl').description("Set an entry's remaining fresh lifetime")
       .argument('<key>', 'entry key')
-      .argument('<duration>', 'new lifetime: 30s, 5m, 1h', durationArg)
+      .argument('<duration>', 'new lifetime: 30s, 5m, 1h', positiveDuration)
       .action(action(async (ctx, key: string, ttl: number) => ttlCommand(ctx, key, ttl))),
     ["opsctl cache ttl 'opsctl:cache:e:default:{…}' 10m"],
   );
-}
-
-// ---- option parsing -----------------------------------------------------------------------
-
-function positiveInt(value: string): number {
-  const n = Number(value);
-  if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError('expected a whole number of at least 1');
-  return n;
-}
-
-function durationArg(value: string): number {
-  const ms = parseDuration(value);
-  if (ms === undefined || ms <= 0) throw new InvalidArgumentError('expected a duration such as "30s", "5m" or "1h"');
-  return ms;
-}
-
-function collect(value: string, previous: string[]): string[] {
-  return [...previous, value];
 }
 
 interface InvalidateFlags {

@@ -1,9 +1,10 @@
 import { dirname, resolve } from 'node:path';
-import { InvalidArgumentError, type Command } from 'commander';
+import type { Command } from 'commander';
 import type { DevOptions, DevServiceStatus } from '../../dev/stack.js';
 import type { CommandContext } from '../context.js';
 import { withExamples, type ActionFactory } from '../program.js';
 import type { Column } from '../ui/output.js';
+import { nonNegativeInt, positiveInt } from '../option-values.js';
 
 /** `opsctl dev up|down|status|reset`: a thin adapter over src/dev/stack.ts. */
 export function register(command: Command, action: ActionFactory): void {
@@ -163,19 +164,6 @@ async function seedCommand(ctx: CommandContext, options: SeedFlags): Promise<voi
       `seeded Redis: ${r.redis.sessions} sessions of ${r.redis.sessionUsers} users, ${r.redis.rateLimitCounters} rate limit counters${profile.ratelimit === undefined ? ' (no ratelimit.policies in the profile)' : ''}, ${r.redis.cacheEntries} cache entries`,
   );
 }
-
-function nonNegativeInt(value: string): number {
-  const parsed = Number(value);
-  if (!Number.isInteger(parsed) || parsed < 0) throw new InvalidArgumentError('expected a whole number (0 or more)');
-  return parsed;
-}
-
-function positiveInt(value: string): number {
-  const parsed = Number(value);
-  if (!Number.isInteger(parsed) || parsed < 1) throw new InvalidArgumentError('expected a whole number of at least 1');
-  return parsed;
-}
-
 
 /**
  * The project root: the configuration file's directory, else the working directory. Only the

@@ -5,6 +5,7 @@ import type { RateLimitConfig } from '../../config/schema.js';
 import type { RateLimitDecision } from '../../ratelimit/types.js';
 import type { CommandContext } from '../context.js';
 import { withExamples, withExplain, type ActionFactory } from '../program.js';
+import { positiveDuration, positiveInt } from '../option-values.js';
 
 /**
  * `opsctl ratelimit …`: thin adapters over src/ratelimit. The commands build the same limiter
@@ -69,7 +70,7 @@ See docs/ratelimit.md.`,
     command.command('simulate').description('What a client at a given rate sees: the real scripts on a scratch key, simulated time')
       .argument('<policy>', 'policy name (or several, comma-separated)')
       .requiredOption('--rate <rate>', 'the client\'s request rate, e.g. "50/s" or "600/1m"', rateArg)
-      .option('--duration <duration>', 'how long the client sends', durationArg, 30_000)
+      .option('--duration <duration>', 'how long the client sends', positiveDuration, 30_000)
       .option('--cost <n>', 'units per request', positiveInt, 1)
       .option('--key <key>', 'simulate this key (its overrides apply)')
       .action(action(async (ctx, policy: string, opts: SimulateFlags) => simulateCommand(ctx, policy, opts))),
@@ -94,18 +95,6 @@ See docs/ratelimit.md.`,
 }
 
 // ---- option parsing -----------------------------------------------------------------------
-
-function positiveInt(value: string): number {
-  const n = Number(value);
-  if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError('expected a whole number of at least 1');
-  return n;
-}
-
-function durationArg(value: string): number {
-  const ms = parseDuration(value);
-  if (ms === undefined || ms <= 0) throw new InvalidArgumentError('expected a duration such as "30s" or "2m"');
-  return ms;
-}
 
 function rateArg(value: string): number {
   const match = /^\s*(\d+(?:\.\d+)?)\s*\/\s*(\S+)\s*$/.exec(value);

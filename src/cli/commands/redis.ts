@@ -1,6 +1,6 @@
-import { InvalidArgumentError, type Command } from 'commander';
+import type { Command } from 'commander';
 import { ExitCode } from '../../core/exit-codes.js';
-import { formatBytes, formatDuration, parseDuration } from '../../core/parse.js';
+import { formatBytes, formatDuration } from '../../core/parse.js';
 import type { ClusterCheckResult } from '../../redis/cluster-check.js';
 import type { HealthReport } from '../../redis/health.js';
 import { formatSlotRanges, countSlots } from '../../redis/info.js';
@@ -13,6 +13,7 @@ import type { RedisConfig } from '../../config/schema.js';
 import type { redisVerbSteps } from '../../redis/explain.js';
 import type { Column } from '../ui/output.js';
 import type { Theme } from '../ui/theme.js';
+import { duration, nonNegativeInt, positiveInt } from '../option-values.js';
 
 /**
  * `opsctl redis …`: thin adapters over src/redis (topology, health, inspect, cluster-check,
@@ -44,7 +45,7 @@ See docs/redis.md.`,
   withExamples(
     withExplain(command.command('health').description('Every health check, pass/warn/fail per node, with a remedy; exit 3 on a failure')
       .option('--watch', 'refresh until interrupted (in place on a terminal)')
-      .option('--interval <duration>', 'time between refreshes with --watch', durationArg, 2000)
+      .option('--interval <duration>', 'time between refreshes with --watch', duration, 2000)
       .action(action(async (ctx, opts: { watch?: boolean; interval: number }) => healthCommand(ctx, opts))), explainWith((e, c, k) => e.health(c, k))),
     ['opsctl redis health', 'opsctl redis health --watch --interval 5s', 'opsctl redis health --json | jq .status'],
   );
@@ -52,7 +53,7 @@ See docs/redis.md.`,
   withExamples(
     withExplain(command.command('latency').description('PING round trips: min/p50/p99/max and a histogram (like redis-cli --latency-dist)')
       .option('--samples <n>', 'PINGs per node', positiveInt, 1000)
-      .option('--interval <duration>', 'pause between PINGs (redis-cli --latency uses 10ms)', durationArg, 0)
+      .option('--interval <duration>', 'pause between PINGs (redis-cli --latency uses 10ms)', duration, 0)
       .action(action(async (ctx, opts: { samples: number; interval: number }) => latencyCommand(ctx, opts))),
       explainWith((e, c, k, opts: { samples: number; interval: number }) => e.latency(c, k, opts.samples, opts.interval))),
     ['opsctl redis latency', 'opsctl redis latency --samples 200 --interval 10ms --json'],
@@ -108,31 +109,11 @@ See docs/redis.md.`,
     withExplain(command.command('failover').description('Manual failover: SENTINEL FAILOVER, or CLUSTER FAILOVER on a replica')
       .option('--to <node>', 'cluster: the replica (host:port) that takes over')
       .option('--dry-run', 'say what would happen and change nothing')
-      .option('--timeout <duration>', 'how long to wait for the new primary', durationArg, 30_000)
+      .option('--timeout <duration>', 'how long to wait for the new primary', duration, 30_000)
       .action(action(async (ctx, opts: { to?: string; dryRun?: boolean; timeout: number }) => failoverCommand(ctx, opts))),
       explainWith((e, c, k, opts: { to?: string }) => e.failover(c, k, opts.to))),
     ['opsctl redis failover --dry-run', 'opsctl --profile prod redis failover --yes', 'opsctl redis failover --to 10.0.0.7:6379'],
   );
-}
-
-// ---- option parsing -----------------------------------------------------------------------
-
-function positiveInt(value: string): number {
-  const n = Number(value);
-  if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError('expected a whole number of at least 1');
-  return n;
-}
-
-function nonNegativeInt(value: string): number {
-  const n = Number(value);
-  if (!Number.isInteger(n) || n < 0) throw new InvalidArgumentError('expected a whole number (0 or more)');
-  return n;
-}
-
-function durationArg(value: string): number {
-  const ms = parseDuration(value);
-  if (ms === undefined) throw new InvalidArgumentError('expected a duration such as "500ms", "2s" or "1m"');
-  return ms;
 }
 
 // ---- shared -------------------------------------------------------------------------------

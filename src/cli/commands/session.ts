@@ -1,6 +1,6 @@
-import { InvalidArgumentError, type Command } from 'commander';
+import type { Command } from 'commander';
 import { OpsError } from '../../core/errors.js';
-import { formatBytes, formatDuration, parseDuration } from '../../core/parse.js';
+import { formatBytes, formatDuration } from '../../core/parse.js';
 import type { PostgresConfig, RedisConfig, SessionConfig } from '../../config/schema.js';
 import type { MigrationSource } from '../../session/migrate.js';
 import type { SessionStore, SessionSummary } from '../../session/store.js';
@@ -10,6 +10,7 @@ import { withExamples, withExplain, type ActionFactory } from '../program.js';
 import type { ExplainStep } from '../../core/explain.js';
 import type { sessionVerbSteps } from '../../session/explain.js';
 import type { Column } from '../ui/output.js';
+import { duration, positiveInt } from '../option-values.js';
 
 /** `opsctl session …`: thin adapters over src/session/. */
 export function register(command: Command, action: ActionFactory): void {
@@ -26,7 +27,7 @@ Exit codes: 0 ok, 1 failed (SESSION_NOT_FOUND …), 2 usage/config error, 4 coul
       .command('list')
       .description('List live sessions (SCAN, streamed; --user reads the user index instead)')
       .option('--user <id>', 'only the sessions of this user')
-      .option('--idle-over <duration>', 'only sessions unused for at least this long ("1h", "30d")', durationOption)
+      .option('--idle-over <duration>', 'only sessions unused for at least this long ("1h", "30d")', duration)
       .option('--limit <n>', 'stop after this many', positiveInt),
     ['opsctl session list --limit 20', 'opsctl session list --user 42', 'opsctl session list --idle-over 1h --json'],
   ).action(action(async (ctx, options: ListOptions) => listCommand(ctx, options)));
@@ -68,7 +69,7 @@ Exit codes: 0 ok, 1 failed (SESSION_NOT_FOUND …), 2 usage/config error, 4 coul
     command
       .command('purge')
       .description('Destroy sessions unused for at least --idle-over, in batches, with progress')
-      .requiredOption('--idle-over <duration>', 'idle at least this long ("30d", "12h")', durationOption)
+      .requiredOption('--idle-over <duration>', 'idle at least this long ("30d", "12h")', duration)
       .option('--dry-run', 'count what would be purged and change nothing'),
     ['opsctl session purge --idle-over 12h --dry-run', 'opsctl session purge --idle-over 12h --yes'],
   ).action(action(async (ctx, options: { idleOver: number; dryRun?: boolean }) => purgeCommand(ctx, options)));
@@ -134,18 +135,6 @@ function explainSession<A extends unknown[]>(
     const { keyPrefix } = await sessionStoreOptions(selected.profile.session, `profiles.${selected.name}.session`);
     return build(sessionVerbSteps, redis.config, redis.configKey, keyPrefix ?? '', ...args);
   };
-}
-
-function positiveInt(value: string): number {
-  const n = Number(value);
-  if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError('expected a whole number of at least 1');
-  return n;
-}
-
-function durationOption(value: string): number {
-  const ms = parseDuration(value);
-  if (ms === undefined) throw new InvalidArgumentError('expected a duration such as "30m", "12h" or "30d"');
-  return ms;
 }
 
 interface Opened {
