@@ -2,6 +2,7 @@ import { OpsError, isOpsError } from '../core/errors.js';
 import { formatBytes, formatDuration } from '../core/parse.js';
 import { noProgress, type ProgressReporter } from '../core/progress.js';
 import { secrets } from '../core/redact.js';
+import type { CompressionSpec } from './compression.js';
 import type { CleanupReport, Repository } from './repository.js';
 import { MANIFEST_FORMAT, MANIFEST_VERSION, type BackupKind, type Manifest, type ObjectRecord, type RunRecord } from './types.js';
 
@@ -31,6 +32,20 @@ export interface BackupJobOptions {
   label?: string;
   /** The backup set this backup belongs to (`backup run --all`). */
   set?: string;
+  signal?: AbortSignal;
+  progress?: ProgressReporter;
+}
+
+/** The options every kind's backup takes besides its source. */
+export interface BackupRunOptions {
+  /** An unlocked repository. */
+  repository: Repository;
+  compression: CompressionSpec;
+  label?: string;
+  /** The backup set this backup belongs to (`backup run --all`). */
+  set?: string;
+  /** Environment for finding and running the tools (PATH). */
+  env?: NodeJS.ProcessEnv;
   signal?: AbortSignal;
   progress?: ProgressReporter;
 }

@@ -4,22 +4,19 @@ import { PassThrough } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { Pool } from 'pg';
 import { OpsError, isOpsError } from '../core/errors.js';
-import type { ProgressReporter } from '../core/progress.js';
 import { silentTracer, type Tracer } from '../core/trace.js';
 import type { PostgresConfig } from '../config/schema.js';
 import { pgError, pgToolEnv, resolvePgTarget } from '../postgres/connection.js';
 import { findPgTool, type PgTool } from '../postgres/tools.js';
 import { createAgeEncryptStream } from './age.js';
-import { childStage, resolveCodec, type Codec, type CompressionSpec } from './compression.js';
-import { runBackupJob, type BackupJobResult } from './backup-job.js';
+import { childStage, resolveCodec, type Codec } from './compression.js';
+import { runBackupJob, type BackupJobResult, type BackupRunOptions } from './backup-job.js';
 import type { Repository } from './repository.js';
 import { Coalesce, HashTap, settleAll } from './streams.js';
 import { TocTee } from './toc.js';
 import type { ObjectRecord } from './types.js';
 
-export interface LogicalBackupOptions {
-  /** An unlocked repository (see Repository.unlock). */
-  repository: Repository;
+export interface LogicalBackupOptions extends BackupRunOptions {
   /**
    * Opens a pool on the server (any database) for its version and list of databases. Called
    * after the run is recorded, so an unreachable server is a failed run in the catalog.
@@ -32,15 +29,6 @@ export interface LogicalBackupOptions {
   databases?: readonly string[];
   /** Dump roles and tablespaces with `pg_dumpall --globals-only` (default true). */
   globals?: boolean;
-  compression: CompressionSpec;
-  label?: string;
-  /** The backup set this backup belongs to (`backup run --all`). */
-  set?: string;
-  /** Environment for finding and running the tools (PATH). */
-  env?: NodeJS.ProcessEnv;
-  signal?: AbortSignal;
-  /** Reports the bytes pg_dump produced (the detail names the object and the bytes stored). */
-  progress?: ProgressReporter;
   tracer?: Tracer;
 }
 

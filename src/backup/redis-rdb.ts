@@ -1,29 +1,19 @@
 import { OpsError, isOpsError } from '../core/errors.js';
-import { noProgress, type ProgressReporter } from '../core/progress.js';
+import { noProgress } from '../core/progress.js';
 import { silentTracer, type Tracer } from '../core/trace.js';
 import { findExecutable } from '../postgres/tools.js';
 import { redisCli } from '../redis/explain.js';
 import { flattenInfo, parseInfoSections } from '../redis/info.js';
 import { discoverTopology, nodeConfig, primaries, type RedisNodes, type TopologyNode } from '../redis/topology.js';
-import { runBackupJob, type BackupJobResult } from './backup-job.js';
-import { childStage, resolveCodec, type CompressionSpec } from './compression.js';
+import { runBackupJob, type BackupJobResult, type BackupRunOptions } from './backup-job.js';
+import { childStage, resolveCodec } from './compression.js';
 import { storeToolOutput } from './pg-logical.js';
-import type { Repository } from './repository.js';
 import { settleAll } from './streams.js';
 import type { ObjectRecord } from './types.js';
 
-export interface RedisBackupOptions {
-  /** An unlocked repository. */
-  repository: Repository;
+export interface RedisBackupOptions extends BackupRunOptions {
   /** Connections to the profile's deployment (the caller closes them). */
   nodes: RedisNodes;
-  compression: CompressionSpec;
-  label?: string;
-  /** The backup set this backup belongs to (`backup run --all`). */
-  set?: string;
-  env?: NodeJS.ProcessEnv;
-  signal?: AbortSignal;
-  progress?: ProgressReporter;
   tracer?: Tracer;
 }
 

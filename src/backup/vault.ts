@@ -1,26 +1,17 @@
 import { stat } from 'node:fs/promises';
 import { basename, dirname } from 'node:path';
 import { OpsError } from '../core/errors.js';
-import type { ProgressReporter } from '../core/progress.js';
 import { findExecutable } from '../postgres/tools.js';
-import { runBackupJob, type BackupJobResult } from './backup-job.js';
-import { childStage, resolveCodec, type CompressionSpec } from './compression.js';
+import { runBackupJob, type BackupJobResult, type BackupRunOptions } from './backup-job.js';
+import { childStage, resolveCodec } from './compression.js';
 import { storeToolOutput } from './pg-logical.js';
-import type { Repository } from './repository.js';
 
 /** One configured vault source: an absolute file/directory path, or a command (argv, no shell). */
 export type VaultSource = { path: string } | { command: readonly string[] };
 
-export interface VaultBackupOptions {
-  /** An unlocked, encrypted repository. */
-  repository: Repository;
+/** The repository must be encrypted. */
+export interface VaultBackupOptions extends BackupRunOptions {
   sources: readonly VaultSource[];
-  compression: CompressionSpec;
-  label?: string;
-  set?: string;
-  env?: NodeJS.ProcessEnv;
-  signal?: AbortSignal;
-  progress?: ProgressReporter;
 }
 
 /**
