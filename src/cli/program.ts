@@ -1,8 +1,7 @@
 import { Command, Option } from 'commander';
 import { packageVersion } from './argv.js';
 import type { CommandContext, GlobalOptions, Runtime } from './context.js';
-import type { ExplainStep } from '../core/explain.js';
-import { OpsError } from '../core/errors.js';
+import { explainCommand, type ActionFactory } from './command-kit.js';
 import { profileCompleter } from './completion/completers.js';
 import { completeWith } from './completion/types.js';
 
@@ -33,11 +32,6 @@ export const GROUPS: readonly GroupSpec[] = [
   { name: 'cache', summary: 'Query-result cache: stats, keys, inspect, invalidate, warm, flush, table triggers, ttl', load: () => import('./commands/cache.js') },
   { name: 'session', summary: 'Distributed sessions in Redis: list, show, revoke, stats, purge, rekey, migrate', load: () => import('./commands/session.js') },
 ];
-
-/** Wraps a command body: builds the context from the parsed flags, runs, closes connections. */
-export type ActionFactory = <A extends unknown[]>(
-  body: (ctx: CommandContext, ...args: A) => Promise<void>,
-) => (...args: unknown[]) => Promise<void>;
 
 export interface BuildOptions {
   /** Load these groups' full trees (`'all'` for docs and completion). */
@@ -105,7 +99,7 @@ Exit codes: 0 ok, 1 failed, 2 usage/config error, 3 check found problems,
       const { CommandContext } = await import('./context.js');
       const ctx = options.createContext?.(runtime, globals) ?? new CommandContext(runtime, globals);
       try {
-        const work = globals.explain === true ? explain(ctx, command, args.slice(0, -1)) : body(ctx, ...(args.slice(0, -1) as never));
+        const work = globals.explain === true ? explainCommand(ctx, command, args.slice(0, -1)) : body(ctx, ...(args.slice(0, -1) as never));
         await untilAborted(work, runtime.signal);
       } finally {
         // On Ctrl-C this closes the connections under a command that did not watch the signal,
@@ -136,36 +130,4 @@ function untilAborted<T>(work: Promise<T>, signal: AbortSignal): Promise<T> {
     signal.addEventListener('abort', onAbort, { once: true });
     work.then(resolve, reject).finally(() => signal.removeEventListener('abort', onAbort));
   });
-}
-
-/**
- * Describes a command's server work for `--explain`; receives the same arguments as its action
- * and must not connect (it may read the configuration and local files).
- */
-export type Explainer = (ctx: CommandContext, ...args: never[]) => Promise<ExplainStep[]>;
-
-const explainers = new WeakMap<Command, Explainer>();
-
-/** Gives a command `--explain`. */
-export function withExplain(command: Command, explainer: Explainer): Command {
-  explainers.set(command, explainer);
-  return command;
-}
-
-async function explain(ctx: CommandContext, command: Command, args: unknown[]): Promise<void> {
-  const explainer = explainers.get(command);
-  if (explainer === undefined) {
-    const path: string[] = [];
-    for (let at: Command | null = command; at?.parent; at = at.parent) path.unshift(at.name());
-    throw new OpsError('EXPLAIN_UNSUPPORTED', `\`opsctl ${path.join(' ')}\` has no --explain`, {
-      hint: 'it reaches neither Redis nor PostgreSQL, or what it sends depends on answers; use --debug to trace a real run',
-    });
-  }
-  const { printExplain } = await import('./ui/explain.js');
-  printExplain(ctx.out, await explainer(ctx, ...(args as never[])));
-}
-
-/** Appends an "Examples:" block to a command's help: every command shows at least one. */
-export function withExamples(command: Command, examples: readonly string[]): Command {
-  return command.addHelpText('after', `\nExamples:\n${examples.map((line) => `  $ ${line}`).join('\n')}\n`);
 }

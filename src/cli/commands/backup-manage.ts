@@ -9,7 +9,7 @@ import type { SelectedProfile } from '../../config/loader.js';
 import { OpsError } from '../../core/errors.js';
 import { formatBytes, formatDuration } from '../../core/parse.js';
 import type { CommandContext } from '../context.js';
-import { withExamples, type ActionFactory } from '../program.js';
+import { withExamples, type ActionFactory } from '../command-kit.js';
 import type { BackupHelpers, RepoOptions } from './backup-physical.js';
 
 /** `opsctl backup run redis`: an RDB of every primary of the profile's deployment. */

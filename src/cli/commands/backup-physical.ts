@@ -9,7 +9,7 @@ import type { SelectedProfile } from '../../config/loader.js';
 import { OpsError } from '../../core/errors.js';
 import { formatBytes, formatDuration } from '../../core/parse.js';
 import type { CommandContext } from '../context.js';
-import { withExamples, type ActionFactory } from '../program.js';
+import { withExamples, type ActionFactory } from '../command-kit.js';
 
 /** Options every backup verb takes to find the repository and its key. */
 export interface RepoOptions {

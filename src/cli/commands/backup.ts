@@ -13,7 +13,7 @@ import { formatBytes, formatDuration, parseDuration } from '../../core/parse.js'
 import type { CommandContext } from '../context.js';
 import { physicalLines, registerPhysical, runPhysicalCommand } from './backup-physical.js';
 import { registerManage, runAllCommand, runRedisCommand, runVaultCommand } from './backup-manage.js';
-import { withExamples, withExplain, type ActionFactory } from '../program.js';
+import { withExamples, withExplain, type ActionFactory } from '../command-kit.js';
 import type { ExplainStep } from '../../core/explain.js';
 import type { Column } from '../ui/output.js';
 import { positiveInt } from '../option-values.js';

@@ -4,7 +4,7 @@ import { formatBytes, formatDuration } from '../../core/parse.js';
 import type { CacheStatsReport, EntryDetails, EntryRow, WarmQuery } from '../../cache/admin.js';
 import type { QueryCache } from '../../cache/query-cache.js';
 import type { CommandContext } from '../context.js';
-import { withExamples, withExplain, type ActionFactory } from '../program.js';
+import { withExamples, withExplain, type ActionFactory } from '../command-kit.js';
 import type { ExplainStep } from '../../core/explain.js';
 import type { RedisConfig } from '../../config/schema.js';
 import type { Column } from '../ui/output.js';

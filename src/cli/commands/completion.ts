@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { withExamples, type ActionFactory } from '../program.js';
+import { withExamples, type ActionFactory } from '../command-kit.js';
 
 const INSTALL: Record<string, { summary: string; examples: string[] }> = {
   bash: {

@@ -2,7 +2,7 @@ import { Option, type Command } from 'commander';
 import { TEMPLATE_NAMES } from '../../config/templates.js';
 import { OpsError } from '../../core/errors.js';
 import type { CommandContext } from '../context.js';
-import { withExamples, type ActionFactory } from '../program.js';
+import { withExamples, type ActionFactory } from '../command-kit.js';
 import type { Column } from '../ui/output.js';
 
 /**

@@ -2,7 +2,7 @@ import { dirname, resolve } from 'node:path';
 import type { Command } from 'commander';
 import type { DevOptions, DevServiceStatus } from '../../dev/stack.js';
 import type { CommandContext } from '../context.js';
-import { withExamples, type ActionFactory } from '../program.js';
+import { withExamples, type ActionFactory } from '../command-kit.js';
 import type { Column } from '../ui/output.js';
 import { nonNegativeInt, positiveInt } from '../option-values.js';
 

@@ -2,7 +2,7 @@ import type { Command } from 'commander';
 import { ExitCode } from '../../core/exit-codes.js';
 import type { Check, DoctorReport } from '../../doctor/types.js';
 import type { CommandContext } from '../context.js';
-import { withExamples, withExplain, type ActionFactory } from '../program.js';
+import { withExamples, withExplain, type ActionFactory } from '../command-kit.js';
 import type { Theme } from '../ui/theme.js';
 
 /** `opsctl doctor`: a leaf command, a thin adapter over src/doctor/run.ts. */

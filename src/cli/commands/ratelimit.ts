@@ -4,7 +4,7 @@ import { formatDuration, parseDuration } from '../../core/parse.js';
 import type { RateLimitConfig } from '../../config/schema.js';
 import type { RateLimitDecision } from '../../ratelimit/types.js';
 import type { CommandContext } from '../context.js';
-import { withExamples, withExplain, type ActionFactory } from '../program.js';
+import { withExamples, withExplain, type ActionFactory } from '../command-kit.js';
 import { positiveDuration, positiveInt } from '../option-values.js';
 
 /**

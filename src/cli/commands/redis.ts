@@ -7,7 +7,7 @@ import { formatSlotRanges, countSlots } from '../../redis/info.js';
 import type { KeyRow, LatencyStats } from '../../redis/inspect.js';
 import type { RedisNodes, Topology, TopologyNode } from '../../redis/topology.js';
 import type { CommandContext } from '../context.js';
-import { withExamples, withExplain, type ActionFactory } from '../program.js';
+import { withExamples, withExplain, type ActionFactory } from '../command-kit.js';
 import type { ExplainStep } from '../../core/explain.js';
 import type { RedisConfig } from '../../config/schema.js';
 import type { redisVerbSteps } from '../../redis/explain.js';

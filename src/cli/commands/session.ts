@@ -6,7 +6,7 @@ import type { MigrationSource } from '../../session/migrate.js';
 import type { SessionStore, SessionSummary } from '../../session/store.js';
 import type { RedisClient } from '../../redis/connection.js';
 import type { CommandContext } from '../context.js';
-import { withExamples, withExplain, type ActionFactory } from '../program.js';
+import { withExamples, withExplain, type ActionFactory } from '../command-kit.js';
 import type { ExplainStep } from '../../core/explain.js';
 import type { sessionVerbSteps } from '../../session/explain.js';
 import type { Column } from '../ui/output.js';

@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import { OpsError } from '../../core/errors.js';
-import { withExamples, type ActionFactory } from '../program.js';
+import { withExamples, type ActionFactory } from '../command-kit.js';
 import type { ShellInput, ShellOutput } from '../repl/shell.js';
 
 /**
