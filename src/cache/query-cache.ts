@@ -435,14 +435,24 @@ export function createQueryCache(options: CreateQueryCacheOptions): QueryCache {
     const token = randomBytes(12).toString('base64');
     const deadline = clock.now() + lockWaitMs;
     const lease = keys.lease(lookup.key);
-    for (;;) {
-      if ((await redis.set(lease, token, 'PX', leaseMs, 'NX')) === 'OK') break;
-      await new Promise((resolve) => setTimeout(resolve, POLL_MS));
+    const storedEntry = async (): Promise<CachedQueryResult<QueryResultRow> | undefined> => {
       const stored = await redis.getBuffer(lookup.key);
-      if (stored !== null) {
-        const entry = decodeEntry(stored);
-        return { rows: entry.rows, rowCount: entry.rows.length, source: 'redis', key: lookup.key };
+      if (stored === null) return undefined;
+      const entry = decodeEntry(stored);
+      return { rows: entry.rows, rowCount: entry.rows.length, source: 'redis', key: lookup.key };
+    };
+    for (;;) {
+      if ((await redis.set(lease, token, 'PX', leaseMs, 'NX')) === 'OK') {
+        // Another process may have filled and released between our miss and this lease: look
+        // again before querying, or two processes fill one key.
+        const filled = await storedEntry();
+        if (filled === undefined) break;
+        await evalLuaScript(redis, releaseScript, [lease], [token]).catch(() => undefined);
+        return filled;
       }
+      await new Promise((resolve) => setTimeout(resolve, POLL_MS));
+      const filled = await storedEntry();
+      if (filled !== undefined) return filled;
       if (clock.now() >= deadline) {
         const rows = await runDirect(lookup.sql, lookup.params);
         return { rows, rowCount: rows.length, source: 'database', key: lookup.key };

@@ -129,6 +129,7 @@ describe('backup run redis (standalone)', () => {
 interface RunFile {
   id: string;
   status: string;
+  startedAt: string;
   error?: { code: string };
 }
 
@@ -193,7 +194,11 @@ describe('Redis lost mid-backup', () => {
     const result = await running;
     expect(result.code, result.stderr).toBe(4);
     expect(result.stderr).toMatch(/lost during the RDB transfer|could not|unreachable/i);
-    const failed = readRuns().find((run) => run.id.includes('-redis-') && run.status === 'failed');
+    // The newest failed redis run: the Ctrl-C test before this one left one in the same repository.
+    const failed = readRuns()
+      .filter((run) => run.id.includes('-redis-') && run.status === 'failed')
+      .sort((a, b) => a.startedAt.localeCompare(b.startedAt))
+      .at(-1);
     expect(failed?.error?.code).toBe('REDIS_UNREACHABLE');
     expect(existsSync(join(repoDir, 'backups', failed!.id))).toBe(false);
   });

@@ -254,6 +254,10 @@ describe('Cluster under a stream of writes', () => {
     const slot = Number(await redisQuery(c.nodes[0]!.port, ['CLUSTER', 'KEYSLOT', LOG]));
     const owner = await slotOwner(c.nodes, slot);
     const replica = await replicaOf(c.nodes, owner);
+    // Replication is asynchronous: a replica still in its initial sync (or reconnecting after an
+    // earlier test) would lose everything acknowledged before the kill, which is Redis's
+    // contract, not the client's. Start the measured stream only once it has caught up.
+    await untilReplicaInSync(owner.port, replica.port);
     killedPid = owner.pid;
 
     let promotedAt: number | undefined;
@@ -377,4 +381,15 @@ async function replicaOf(nodes: readonly RedisServer[], primary: RedisServer): P
     if (new RegExp(`master_port:${primary.port}\\b`).test(info)) return node;
   }
   throw new Error(`no replica of 127.0.0.1:${primary.port}`);
+}
+
+/** Waits until the replica's link is up and WAIT on the primary counts it (at most 20 s). */
+async function untilReplicaInSync(primaryPort: number, replicaPort: number): Promise<void> {
+  const deadline = Date.now() + 20_000;
+  while (Date.now() < deadline) {
+    const info = String(await redisQuery(replicaPort, ['INFO', 'replication']));
+    if (/master_link_status:up/.test(info) && !/master_sync_in_progress:1/.test(info) && Number(await redisQuery(primaryPort, ['WAIT', '1', '1000'])) >= 1) return;
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+  throw new Error(`replica :${replicaPort} did not catch up with :${primaryPort} within 20 s`);
 }
