@@ -21,7 +21,9 @@ beforeAll(async () => {
   chmodSync(join(binDir, 'opsctl'), 0o755);
   writeFileSync(
     join(dir, 'opsctl.config.yaml'),
-    `version: 2\ndefaultProfile: dev\nprofiles:\n  dev:\n    redis: { url: "${redis().url}" }\n  prod:\n    protected: true\n    redis: { url: "redis://127.0.0.1:1" }\n`,
+    `version: 2\ndefaultProfile: dev\nprofiles:\n  dev:\n    redis: { url: "${redis().url}" }\n` +
+      `    ratelimit: { policies: { api: { algorithm: gcra, rate: "100/1m" }, login: { algorithm: fixed-window, rate: "5/1m" } } }\n` +
+      `    cache: { namespaces: { users: { ttl: 5m } } }\n  prod:\n    protected: true\n    redis: { url: "redis://127.0.0.1:1" }\n`,
   );
   const client = new Redis(redis().url);
   await client.mset('user:1', 'a', 'user:2', 'b', 'session:abc', 'c', 'cache:x', 'd');
@@ -80,6 +82,15 @@ process.stdout.write(JSON.stringify(loaded));
     // Without the cache, the server's current keys.
     rmSync(join(dir, 'cache'), { recursive: true });
     expect((await spawnCli(['__complete', 'redis', 'keys', '--pattern', 'user:'], { cwd: dir, env: env() })).stdout).toBe('user:1\n:4\n');
+  });
+
+  it('completes rate limit policies and cache namespaces from the selected profile', async () => {
+    const policies = await spawnCli(['__complete', 'ratelimit', 'status', ''], { cwd: dir, env: env() });
+    expect(policies.stdout).toBe('api\tgcra 100/1m\nlogin\tfixed-window 5/1m\n:4\n');
+    const namespaces = await spawnCli(['__complete', 'cache', 'keys', '--namespace', ''], { cwd: dir, env: env() });
+    expect(namespaces.stdout).toBe('default\nusers\tttl 5m\n:4\n');
+    // Another profile has none.
+    expect((await spawnCli(['__complete', '--profile', 'prod', 'ratelimit', 'consume', ''], { cwd: dir, env: env() })).stdout).toBe(':4\n');
   });
 
   it('offers nothing (quickly, exit 0) when the server is down', async () => {

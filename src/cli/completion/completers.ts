@@ -143,22 +143,46 @@ export function escapeGlob(text: string): string {
  * Rate limit policy names of the selected profile (`ratelimit.policies`), read from the file as
  * written (no validation, no Redis), with their algorithm and rate as description.
  */
-export const rateLimitPolicyCompleter: DynamicCompleter = {
-  name: 'ratelimit-policy',
-  server: false,
-  ttlMs: 0,
-  async complete(context) {
-    const probe = await context.config();
-    const name = context.globals.profile || context.env.OPSCTL_PROFILE || probe?.defaultProfile || (probe?.profiles.length === 1 ? probe.profiles[0]!.name : undefined);
-    type Policies = Record<string, { algorithm?: unknown; rate?: unknown }>;
-    const profiles = (probe?.data as { profiles?: Record<string, { ratelimit?: { policies?: Policies } }> } | undefined)?.profiles;
-    const policies = name === undefined ? undefined : profiles?.[name]?.ratelimit?.policies;
-    const candidates = Object.entries(policies ?? {})
-      .filter(([policy]) => policy.startsWith(context.prefix))
-      .map(([policy, spec]) => ({ value: policy, description: `${String(spec?.algorithm ?? '?')} ${String(spec?.rate ?? '')}`.trim() }));
-    return { candidates, directive: Directive.NoFileComp };
-  },
-};
+/**
+ * Names under one map of the selected profile (read from the file, not validated: cheap), such as
+ * `ratelimit.policies` or `cache.namespaces`, each described by `describe(entry)`.
+ */
+function profileEntriesCompleter(
+  name: string,
+  path: readonly string[],
+  describe: (entry: Record<string, unknown>) => string,
+  always: readonly string[] = [],
+): DynamicCompleter {
+  return {
+    name,
+    server: false,
+    ttlMs: 0,
+    async complete(context) {
+      const probe = await context.config();
+      const profileName = context.globals.profile || context.env.OPSCTL_PROFILE || probe?.defaultProfile || (probe?.profiles.length === 1 ? probe.profiles[0]!.name : undefined);
+      const profiles = (probe?.data as { profiles?: Record<string, unknown> } | undefined)?.profiles;
+      let section: unknown = profileName === undefined ? undefined : profiles?.[profileName];
+      for (const key of path) section = (section as Record<string, unknown> | undefined)?.[key];
+      const entries = Object.entries((section ?? {}) as Record<string, Record<string, unknown> | undefined>);
+      const names = [...always.filter((value) => !entries.some(([entry]) => entry === value)).map((value) => [value, {}] as const), ...entries];
+      const candidates = names
+        .filter(([entry]) => entry.startsWith(context.prefix))
+        .map(([entry, spec]) => {
+          const description = describe(spec ?? {});
+          return description === '' ? { value: entry } : { value: entry, description };
+        });
+      return { candidates, directive: Directive.NoFileComp };
+    },
+  };
+}
+
+/** Rate limit policy names, with their algorithm and rate. */
+export const rateLimitPolicyCompleter = profileEntriesCompleter('ratelimit-policy', ['ratelimit', 'policies'], (spec) =>
+  `${String(spec.algorithm ?? '?')} ${String(spec.rate ?? '')}`.trim(),
+);
+
+/** Cache namespace names (`default` always exists), with their TTL. */
+export const cacheNamespaceCompleter = profileEntriesCompleter('cache-namespace', ['cache', 'namespaces'], (spec) => (spec.ttl === undefined ? '' : `ttl ${String(spec.ttl)}`), ['default']);
 
 /**
  * Completers for options and arguments of commands that do not attach their own with
@@ -177,6 +201,10 @@ export const COMPLETERS_BY_PATH: Readonly<Record<string, DynamicCompleter>> = {
   'ratelimit reset <policy>': rateLimitPolicyCompleter,
   'ratelimit simulate <policy>': rateLimitPolicyCompleter,
   'ratelimit top --policy': rateLimitPolicyCompleter,
+  'cache stats --namespace': cacheNamespaceCompleter,
+  'cache keys --namespace': cacheNamespaceCompleter,
+  'cache invalidate --namespace': cacheNamespaceCompleter,
+  'cache flush --namespace': cacheNamespaceCompleter,
   'session migrate --from': profileCompleter,
   'session migrate --to': profileCompleter,
 };
