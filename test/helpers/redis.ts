@@ -1,5 +1,6 @@
 import { afterAll, beforeAll } from 'vitest';
-import { startRedis, type RedisServer, type StartRedisOptions } from '../../src/testing/index.js';
+import { Cluster } from 'ioredis';
+import { startRedis, startRedisCluster, type RedisClusterTopology, type RedisServer, type StartRedisClusterOptions, type StartRedisOptions } from '../../src/testing/index.js';
 
 export { startRedis, freePort, type RedisServer } from '../../src/testing/index.js';
 
@@ -22,5 +23,26 @@ export function useRedis(options: StartRedisOptions = {}): () => RedisServer {
   return () => {
     if (server === undefined) throw new Error('useRedis(): the server is only available inside tests and hooks');
     return server;
+  };
+}
+
+/**
+ * One Redis Cluster (3 primaries with a replica each, unless `options` say otherwise) for the
+ * describe block or file, with an ioredis Cluster client on it; both closed in afterAll.
+ */
+export function useRedisCluster(options: StartRedisClusterOptions = {}): () => { topology: RedisClusterTopology; client: Cluster } {
+  let topology: RedisClusterTopology | undefined;
+  let client: Cluster | undefined;
+  beforeAll(async () => {
+    topology = await startRedisCluster(options);
+    client = new Cluster(topology.seeds);
+  }, 60_000);
+  afterAll(async () => {
+    client?.disconnect();
+    await topology?.stop();
+  });
+  return () => {
+    if (topology === undefined || client === undefined) throw new Error('useRedisCluster(): the cluster is only available inside tests and hooks');
+    return { topology, client };
   };
 }

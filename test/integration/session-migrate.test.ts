@@ -1,15 +1,14 @@
 import { join } from 'node:path';
 import { readFile } from 'node:fs/promises';
-import { Cluster, Redis } from 'ioredis';
+import { Redis } from 'ioredis';
 import { createClient } from 'redis';
 import { RedisStore } from 'connect-redis';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { fallbackFrom, migrateSessions, verifyMigration, type MigrationSource } from '../../src/session/migrate.js';
 import { createSessionStore, type PortableSession } from '../../src/session/store.js';
-import { startRedisCluster, type RedisClusterTopology } from '../../src/testing/index.js';
 import { usePostgres } from '../helpers/postgres.js';
-import { useRedis } from '../helpers/redis.js';
+import { useRedis, useRedisCluster } from '../helpers/redis.js';
 import { useCaseDirs } from '../helpers/temp-dirs.js';
 
 const SESSIONS = 50_000;
@@ -26,20 +25,11 @@ afterAll(() => {
 });
 
 describe('session migrate: standalone → Cluster', () => {
-  let cluster: RedisClusterTopology;
-  let clusterClient: Cluster;
-  beforeAll(async () => {
-    cluster = await startRedisCluster();
-    clusterClient = new Cluster(cluster.seeds);
-  }, 60_000);
-  afterAll(async () => {
-    clusterClient?.disconnect();
-    await cluster?.stop();
-  });
+  const cluster = useRedisCluster();
 
   it(`copies ${SESSIONS} sessions with their TTLs, interrupted half way and resumed, then verifies counts and checksums`, async () => {
     const source = createSessionStore({ client, keyPrefix: 'big:' });
-    const target = createSessionStore({ client: clusterClient, keyPrefix: 'big:' });
+    const target = createSessionStore({ client: cluster().client, keyPrefix: 'big:' });
     const now = Date.now();
     // Seeded with import (one script per session) and TTLs spread over an hour.
     for (let i = 0; i < SESSIONS; i += 1000) {

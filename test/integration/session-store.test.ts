@@ -2,10 +2,9 @@ import { randomBytes } from 'node:crypto';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createSessionStore, type CreateSessionStoreOptions } from '../../src/session/store.js';
-import { startRedis, startRedisCluster, type RedisClusterTopology } from '../../src/testing/index.js';
-import { Cluster } from 'ioredis';
+import { startRedis } from '../../src/testing/index.js';
 import { rejection } from '../helpers/assertions.js';
-import { useRedis } from '../helpers/redis.js';
+import { useRedis, useRedisCluster } from '../helpers/redis.js';
 
 const redis = useRedis();
 let client: Redis;
@@ -194,21 +193,12 @@ describe('session store core (standalone redis-server)', () => {
 });
 
 describe('session store on a Redis Cluster', () => {
-  let cluster: RedisClusterTopology;
-  let clusterClient: Cluster;
-  beforeAll(async () => {
-    cluster = await startRedisCluster();
-    clusterClient = new Cluster(cluster.seeds);
-  }, 60_000);
-  afterAll(async () => {
-    clusterClient?.disconnect();
-    await cluster?.stop();
-  });
+  const cluster = useRedisCluster();
 
   it('keeps sessions and user indexes on different nodes consistent', async () => {
-    const sessions = createSessionStore({ client: clusterClient });
+    const sessions = createSessionStore({ client: cluster().client });
     const created = await Promise.all(Array.from({ length: 12 }, (_, i) => sessions.create({ user: i % 2 === 0 ? 'carol' : 'dave', data: { i } })));
-    const slots = new Set(await Promise.all(created.map((s) => clusterClient.cluster('KEYSLOT', sessions.keys.session(s.id)))));
+    const slots = new Set(await Promise.all(created.map((s) => cluster().client.cluster('KEYSLOT', sessions.keys.session(s.id)))));
     expect(slots.size).toBeGreaterThan(1);
     expect((await sessions.listForUser('carol')).length).toBe(6);
     await Promise.all([sessions.update(created[0]!.id, { set: { a: 1 } }), sessions.update(created[0]!.id, { set: { b: 2 } })]);
