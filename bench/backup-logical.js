@@ -12,20 +12,15 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import { mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { findPgTool } from '../dist/postgres/tools.js';
 import { startPostgres } from '../dist/testing/index.js';
+import { option, opsctlBin as bin, median, mib, log } from './lib.js';
 
 const args = process.argv.slice(2);
-const option = (name, fallback) => (args.includes(name) ? Number(args[args.indexOf(name) + 1]) : fallback);
 const rows = option('--rows', 1_200_000);
 const runs = option('--runs', 3);
 const json = args.includes('--json');
-const bin = fileURLToPath(new URL('../bin/opsctl.js', import.meta.url));
 
-const median = (values) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)];
-const mib = (bytes) => `${(bytes / 2 ** 20).toFixed(1)} MiB`;
-const log = (text) => process.stderr.write(`${text}\n`);
 
 /**
  * Runs a shell command under bash and reads the CPU time of everything it waited for from the

@@ -12,19 +12,14 @@ import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { Redis } from 'ioredis';
 import { startRedis } from '../dist/testing/index.js';
+import { option, opsctlBin as bin, median, mib, log } from './lib.js';
 
 const args = process.argv.slice(2);
-const option = (name, fallback) => (args.includes(name) ? Number(args[args.indexOf(name) + 1]) : fallback);
 const mb = option('--mb', 200);
 const runs = option('--runs', 3);
 const json = args.includes('--json');
-const bin = fileURLToPath(new URL('../bin/opsctl.js', import.meta.url));
-const median = (values) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)];
-const mib = (bytes) => `${(bytes / 2 ** 20).toFixed(1)} MiB`;
-const log = (text) => process.stderr.write(`${text}\n`);
 
 const server = await startRedis();
 const dir = mkdtempSync(join(tmpdir(), 'opsctl-bench-redis-'));

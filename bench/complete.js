@@ -11,12 +11,11 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { opsctlBin as bin, median } from './lib.js';
 
 const args = process.argv.slice(2);
 const runs = Number(args[args.indexOf('--runs') + 1]) || 21;
 const json = args.includes('--json');
-const bin = fileURLToPath(new URL('../bin/opsctl.js', import.meta.url));
 
 const dir = mkdtempSync(join(tmpdir(), 'opsctl-bench-complete-'));
 writeFileSync(
@@ -69,7 +68,6 @@ function time(argv, extraEnv = {}, fresh = false) {
   return ms;
 }
 
-const median = (values) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)];
 
 try {
   for (const c of [baseline, ...cases]) time(c.argv, c.env, c.fresh);

@@ -18,16 +18,14 @@ import { createRateLimiter } from '../dist/index.js';
 import { RATELIMIT_SCRIPT, scriptCall } from '../dist/ratelimit/limiter.js';
 import { resolvePolicy } from '../dist/ratelimit/policy.js';
 import { startRedis } from '../dist/testing/index.js';
+import { option, median, log } from './lib.js';
 
 const args = process.argv.slice(2);
-const option = (name, fallback) => (args.includes(name) ? Number(args[args.indexOf(name) + 1]) : fallback);
 const rounds = option('--rounds', 3);
 const roundMs = option('--ms', 1000);
 const json = args.includes('--json');
 const KEYS = 10_000;
 const CALLERS = [1, 16, 128];
-const log = (text) => process.stderr.write(`${text}\n`);
-const median = (values) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)];
 
 const server = await startRedis({ args: ['--save', '', '--appendonly', 'no'] });
 const connections = [];

@@ -8,15 +8,13 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { redisQuery, startRedis } from '../dist/testing/index.js';
+import { option, opsctlBin as bin, median } from './lib.js';
 
 const args = process.argv.slice(2);
-const option = (name, fallback) => (args.includes(name) ? Number(args[args.indexOf(name) + 1]) : fallback);
 const keyCount = option('--keys', 100_000);
 const runs = option('--runs', 5);
 const json = args.includes('--json');
-const bin = fileURLToPath(new URL('../bin/opsctl.js', import.meta.url));
 // GNU time reports the peak RSS of a child (%M, KiB): the bounded-memory claim, measured.
 const gnuTime = existsSync('/usr/bin/time') ? '/usr/bin/time' : undefined;
 
@@ -35,8 +33,7 @@ try {
     const rssKiB = gnuTime === undefined ? undefined : Number(result.stderr.trim().split('\n').at(-1));
     return { ms, stdout: result.stdout, rssKiB };
   };
-  const median = (values) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)];
-
+  
   // ---- latency: redis-cli --latency -i 1 (one line: min max avg samples, PINGs 10 ms apart) --
   const cli = [];
   const ours = [];

@@ -10,9 +10,9 @@ import { createClient } from 'redis';
 import { RedisStore } from 'connect-redis';
 import { createSessionStore } from '../dist/index.js';
 import { startRedis } from '../dist/testing/index.js';
+import { option, median } from './lib.js';
 
 const args = process.argv.slice(2);
-const option = (name, fallback) => (args.includes(name) ? Number(args[args.indexOf(name) + 1]) : fallback);
 const rounds = option('--rounds', 5);
 const roundMs = option('--ms', 1000);
 const json = args.includes('--json');
@@ -99,8 +99,7 @@ try {
     return { opsPerSec: (latencies.length / elapsed) * 1000, p50: at(50), p99: at(99) };
   }
 
-  const median = (values) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)];
-  const results = [];
+    const results = [];
   for (const callers of [16, 128]) {
     for (const operation of ['get', 'set', 'set-all', 'touch']) {
       const samples = Object.fromEntries(Object.keys(peers).map((peer) => [peer, []]));
