@@ -28,7 +28,8 @@ export interface RetentionPlanOptions {
   policies: Readonly<Record<string, RetentionPolicy | undefined>>;
   /**
    * Whether a backup counts as verified for the "never delete the newest verified backup"
-   * rule; default: every complete backup (it has a manifest).
+   * rule (`backup prune` passes: its last `backup verify` passed, verification.ts); default:
+   * every complete backup (it has a manifest). With none verified the newest is kept.
    */
   verified?: (manifest: Manifest) => boolean;
 }
@@ -72,6 +73,8 @@ export function planRetention(manifests: readonly Manifest[], options: Retention
     }
     const newestVerified = newestFirst.find(verified);
     if (newestVerified !== undefined) reasons.get(newestVerified.id)!.push('newest verified');
+    // Nothing of this kind verified yet: keep the newest rather than trust none.
+    else if (newestFirst[0] !== undefined) reasons.get(newestFirst[0].id)!.push('newest (none verified yet)');
   }
   // A kept physical backup needs every backup it reads blocks from.
   const byId = new Map(manifests.map((manifest) => [manifest.id, manifest]));

@@ -159,7 +159,7 @@ export class S3Storage implements Storage {
   async stat(key: string): Promise<ObjectInfo | undefined> {
     try {
       const head = await this.#client.send(new HeadObjectCommand({ Bucket: this.bucket, Key: this.#key(key) }));
-      return { key, size: head.ContentLength ?? 0, modified: head.LastModified ?? new Date(0) };
+      return { key, size: head.ContentLength ?? 0, modified: head.LastModified ?? new Date(0), version: head.ETag ?? String(head.LastModified?.getTime() ?? 0) };
     } catch (error) {
       if (isNotFound(error)) return undefined;
       throw error;

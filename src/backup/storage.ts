@@ -10,6 +10,11 @@ export interface ObjectInfo {
   key: string;
   size: number;
   modified: Date;
+  /**
+   * Changes whenever the object is written again, even within one clock tick: inode and
+   * nanosecond change time locally (ctime cannot be set back by hand), the ETag on S3.
+   */
+  version: string;
 }
 
 /** A temporary object left by an interrupted write. */
@@ -127,8 +132,8 @@ export class LocalStorage implements Storage {
 
   async stat(key: string): Promise<ObjectInfo | undefined> {
     try {
-      const info = await stat(this.#path(key));
-      return info.isFile() ? { key, size: info.size, modified: info.mtime } : undefined;
+      const info = await stat(this.#path(key), { bigint: true });
+      return info.isFile() ? { key, size: Number(info.size), modified: info.mtime, version: `${info.ino}:${info.mtimeNs}:${info.ctimeNs}` } : undefined;
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
       throw error;

@@ -7,7 +7,9 @@ import { childStage, codecFor } from './compression.js';
 import type { Repository } from './repository.js';
 import { HashTap, settleAll } from './streams.js';
 import { TocTee } from './toc.js';
+import type { ObjectInfo } from './storage.js';
 import type { Manifest, ObjectRecord, TocEntry } from './types.js';
+import { readVerification, unchangedSincePassed, VERIFICATION_FORMAT, VERIFICATION_VERSION, writeVerification, type VerificationRecord } from './verification.js';
 
 /** What verification found about one object. */
 export type ObjectStatus = 'ok' | 'missing' | 'size-mismatch' | 'hash-mismatch' | 'decrypt-failed' | 'decompress-failed' | 'content-mismatch' | 'toc-mismatch'
@@ -35,11 +37,39 @@ export interface VerifyOptions {
  * thrown; the caller decides the exit code.
  */
 export async function verifyBackup(repo: Repository, manifest: Manifest, options: VerifyOptions = {}): Promise<ObjectCheck[]> {
+  return (await checkObjects(repo, manifest, options, undefined)).checks;
+}
+
+/**
+ * verifyBackup, incrementally: a fast check does not read objects unchanged since they passed
+ * (`full` reads everything; deep always reads), and the outcome is recorded for the next run and
+ * for retention (verification.ts).
+ */
+export async function verifyBackupIncrementally(repo: Repository, manifest: Manifest, options: VerifyOptions & { full?: boolean } = {}): Promise<ObjectCheck[]> {
+  const previous = options.full === true ? undefined : await readVerification(repo, manifest.id);
+  const { checks, seen } = await checkObjects(repo, manifest, options, previous);
+  const objects: VerificationRecord['objects'] = {};
+  for (const [path, info] of seen) {
+    const ok = checks.every((check) => check.object !== path || check.status === 'ok');
+    const skipped = unchangedSincePassed(previous, path, info, options.deep === true);
+    objects[path] = { size: info.size, modified: info.modified.toISOString(), version: info.version, ok, deep: skipped ? previous!.objects[path]!.deep : options.deep === true };
+  }
+  await writeVerification(repo, { format: VERIFICATION_FORMAT, version: VERIFICATION_VERSION, backup: manifest.id, verifiedAt: new Date(repo.clock.now()).toISOString(), objects });
+  return checks;
+}
+
+async function checkObjects(
+  repo: Repository,
+  manifest: Manifest,
+  options: VerifyOptions,
+  previous: VerificationRecord | undefined,
+): Promise<{ checks: ObjectCheck[]; seen: Map<string, ObjectInfo> }> {
   const env = options.env ?? process.env;
   const pgRestore = options.deep === true && manifest.objects.some((object) => object.toc !== undefined)
     ? await findPgTool('pg_restore', { env })
     : undefined;
   const checks: ObjectCheck[] = [];
+  const seen = new Map<string, ObjectInfo>();
   for (const object of manifest.objects) {
     options.signal?.throwIfAborted();
     const result = (status: ObjectStatus, detail: string): ObjectCheck => ({ backup: manifest.id, object: object.path, status, detail });
@@ -47,6 +77,11 @@ export async function verifyBackup(repo: Repository, manifest: Manifest, options
     const info = await repo.storage.stat(key);
     if (info === undefined) {
       checks.push(result('missing', `${key} is missing`));
+      continue;
+    }
+    seen.set(object.path, info);
+    if (unchangedSincePassed(previous, object.path, info, options.deep === true)) {
+      checks.push(result('ok', `unchanged since it passed on ${previous!.verifiedAt}: not read again (--full reads it)`));
       continue;
     }
     if (info.size !== object.sizeStored) {
@@ -66,7 +101,7 @@ export async function verifyBackup(repo: Repository, manifest: Manifest, options
       checks.push({ backup: manifest.id, ...found });
     }
   }
-  return checks;
+  return { checks, seen };
 }
 
 async function fastCheck(

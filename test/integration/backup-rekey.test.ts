@@ -85,7 +85,8 @@ describe('backup rekey', () => {
     const rewrapped = await show(before);
     expect(rewrapped.keys).toEqual((await show(after)).keys);
     expect(rewrapped.objects[0]!.path).toBe(old.objects[0]!.path.replace(/\.age$/, `.${rewrapped.keys[0]}.age`));
-    expect(readdirSync(join(repoDir, 'backups', before)).sort()).toEqual(['manifest.json', rewrapped.objects[0]!.path]);
+    // The old object is gone (verification.json is the last verify's record, not backup content).
+    expect(readdirSync(join(repoDir, 'backups', before)).filter((name) => name !== 'verification.json').sort()).toEqual(['manifest.json', rewrapped.objects[0]!.path]);
     const manifestAfter = JSON.parse(readFileSync(join(repoDir, 'backups', before, 'manifest.json'), 'utf8')) as { objects: { sha256Content: string }[] };
     expect(manifestAfter.objects[0]!.sha256Content).toBe(manifestBefore.objects[0]!.sha256Content);
     expect(await deepStatuses(newKey)).toEqual({ [before]: 'ok', [after]: 'ok' });

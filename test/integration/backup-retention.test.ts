@@ -1,4 +1,4 @@
-import { mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -35,7 +35,7 @@ describe('backup prune', () => {
     expect(result.code, result.stderr).toBe(0);
     const plan = JSON.parse(result.stdout) as { id: string; action: string; reasons: string }[];
     expect(plan.map((decision) => decision.action)).toEqual(['delete', 'delete', 'keep', 'keep']);
-    expect(plan[3]!.reasons).toBe('last 2; newest verified');
+    expect(plan[3]!.reasons).toBe('last 2; newest (none verified yet)');
     expect(readdirSync(join(repoDir, 'backups'))).toHaveLength(4);
   });
 
@@ -63,3 +63,41 @@ describe('backup prune', () => {
     expect(rows[0]!.savingsPercent).toBeGreaterThan(0);
   });
 });
+
+describe('incremental verification and the newest verified backup', () => {
+  type Check = { object: string; status: string; detail: string };
+  type Decision = { id: string; reasons: string };
+
+  it('reads an object again only when it changed since it passed, or with --full', async () => {
+    const first = await cli(['backup', 'verify', ids[2]!, '--json']);
+    expect(first.code, first.stderr).toBe(0);
+    expect(first.stderr).not.toMatch(/unchanged/);
+    const second = await cli(['backup', 'verify', ids[2]!, '--json']);
+    expect((JSON.parse(second.stdout) as Check[]).every((check) => check.status === 'ok' && check.detail.startsWith('unchanged since'))).toBe(true);
+    expect(second.stderr).toMatch(/1 unchanged since they passed, not read again/);
+    const full = await cli(['backup', 'verify', ids[2]!, '--full', '--json']);
+    expect(full.code).toBe(0);
+    expect(full.stderr).not.toMatch(/unchanged/);
+    // A deep check always reads (it proves the key too).
+    const deep = await cli(['backup', 'verify', ids[2]!, '--deep', '--json']);
+    expect(deep.code, deep.stderr).toBe(0);
+    expect(deep.stderr).not.toMatch(/unchanged/);
+  });
+
+  it('prune keeps the newest verified backup; a damaged object is read again and fails', async () => {
+    const plan = JSON.parse((await cli(['backup', 'prune', '--dry-run', '--json'])).stdout) as Decision[];
+    expect(plan.find((decision) => decision.id === ids[2])!.reasons).toBe('last 2; newest verified');
+
+    const dir = join(repoDir, 'backups', ids[2]!);
+    const object = readdirSync(dir).find((name) => name.endsWith('.age'))!;
+    const bytes = readFileSync(join(dir, object));
+    bytes[bytes.length - 100]! ^= 0xff;
+    writeFileSync(join(dir, object), bytes);
+    const damaged = await cli(['backup', 'verify', ids[2]!, '--json']);
+    expect(damaged.code).toBe(3);
+    expect((JSON.parse(damaged.stdout) as Check[])[0]!.status).toBe('hash-mismatch');
+    const after = JSON.parse((await cli(['backup', 'prune', '--dry-run', '--json'])).stdout) as Decision[];
+    expect(after.find((decision) => decision.id === ids[3])!.reasons).toBe('last 2; newest (none verified yet)');
+  });
+});
+

@@ -355,7 +355,10 @@ async function pruneCommand(ctx: CommandContext, helpers: BackupHelpers, options
   const policies = Object.fromEntries(
     [...new Set(manifests.map((manifest) => manifest.kind))].map((kind) => [kind, kinds?.[kind as keyof typeof kinds] ?? (hasFallback ? fallback : undefined)]),
   );
-  const plan = planRetention(manifests, { policies });
+  const { readVerification, passed } = await import('../../backup/verification.js');
+  const verified = new Set<string>();
+  for (const manifest of manifests) if (passed(await readVerification(repo, manifest.id), manifest)) verified.add(manifest.id);
+  const plan = planRetention(manifests, { policies, verified: (manifest) => verified.has(manifest.id) });
   const doomed = plan.filter((decision) => decision.action === 'delete');
   const keptIds = new Set(plan.filter((decision) => decision.action === 'keep').map((decision) => decision.id));
   const walKeys = planWalPrune(manifests.filter((manifest) => manifest.kind === 'pg-physical' && keptIds.has(manifest.id)), await repo.storage.list('wal'));

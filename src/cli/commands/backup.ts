@@ -104,8 +104,9 @@ Exit codes: 0 ok, 1 failed, 2 usage/config error (also a wrong key), 3 verify fo
         .description('Check backups: stored bytes against the manifest; --deep also decrypts, decompresses and lists dumps')
         .argument('[id]', 'backup id (or --all)')
         .option('--all', 'verify every backup')
-        .option('--deep', 'decrypt, decompress, hash the content and run pg_restore --list (needs the key)'),
-    ).action(action(async (ctx, id: string | undefined, options: RepoOptions & { all?: boolean; deep?: boolean }) => verifyCommand(ctx, id, options))),
+        .option('--deep', 'decrypt, decompress, hash the content and run pg_restore --list (needs the key)')
+        .option('--full', 'read every object again, also those unchanged since they last passed'),
+    ).action(action(async (ctx, id: string | undefined, options: RepoOptions & { all?: boolean; deep?: boolean; full?: boolean }) => verifyCommand(ctx, id, options))),
     [
       'opsctl backup verify --all    # exit 3 names every damaged object',
       'opsctl backup verify 20261124T235300Z-pg-logical-3fa9c1 --deep',
@@ -456,16 +457,16 @@ function renderShow(manifest: Manifest, ctx: CommandContext): string {
 
 // ---- verify ----------------------------------------------------------------------------------
 
-async function verifyCommand(ctx: CommandContext, id: string | undefined, options: RepoOptions & { all?: boolean; deep?: boolean }): Promise<void> {
+async function verifyCommand(ctx: CommandContext, id: string | undefined, options: RepoOptions & { all?: boolean; deep?: boolean; full?: boolean }): Promise<void> {
   if ((id === undefined) === (options.all !== true)) {
     throw new OpsError('USAGE', 'name one backup id or pass --all', { hint: 'opsctl backup verify <id> | --all [--deep]' });
   }
   const repo = await openRepository(ctx, await settings(ctx, options), options.deep === true);
   const manifests = id === undefined ? await repo.listBackups() : [await repo.readManifest(id)];
-  const { verifyBackup } = await import('../../backup/verify.js');
+  const { verifyBackupIncrementally } = await import('../../backup/verify.js');
   const checks: ObjectCheck[] = [];
   for (const manifest of manifests) {
-    checks.push(...(await verifyBackup(repo, manifest, { deep: options.deep === true, env: ctx.env, signal: ctx.signal })));
+    checks.push(...(await verifyBackupIncrementally(repo, manifest, { deep: options.deep === true, full: options.full === true, env: ctx.env, signal: ctx.signal })));
   }
   ctx.out.list(checks, [
     { key: 'backup' },
@@ -475,7 +476,9 @@ async function verifyCommand(ctx: CommandContext, id: string | undefined, option
   ]);
   const bad = checks.filter((check) => check.status !== 'ok');
   for (const check of bad) ctx.out.warning(`${check.backup}/${check.object}: ${check.status}: ${check.detail}`);
-  ctx.out.message(`${manifests.length} backup(s), ${checks.length} object(s) checked${options.deep === true ? ' (deep)' : ''}: ${bad.length === 0 ? 'all ok' : `${bad.length} problem(s)`}`);
+  const unchanged = checks.filter((check) => check.status === 'ok' && check.detail.startsWith('unchanged since')).length;
+  const skipped = unchanged === 0 ? '' : ` (${unchanged} unchanged since they passed, not read again)`;
+  ctx.out.message(`${manifests.length} backup(s), ${checks.length} object(s) checked${options.deep === true ? ' (deep)' : ''}${skipped}: ${bad.length === 0 ? 'all ok' : `${bad.length} problem(s)`}`);
   if (bad.length > 0) ctx.exitCode = ExitCode.CheckFailed;
 }
 
