@@ -10,7 +10,7 @@ import { OpsError } from '../../core/errors.js';
 import { formatBytes, formatDuration } from '../../core/parse.js';
 import type { CommandContext } from '../context.js';
 import { withExamples, type ActionFactory } from '../command-kit.js';
-import type { BackupHelpers, RepoOptions } from './backup-physical.js';
+import { backupRunOptions, type BackupHelpers, type RepoOptions } from './backup-physical.js';
 
 /** `opsctl backup run redis`: an RDB of every primary of the profile's deployment. */
 export async function runRedisCommand(ctx: CommandContext, helpers: BackupHelpers, options: RepoOptions & { label?: string }): Promise<void> {
@@ -25,20 +25,29 @@ export async function runRedisCommand(ctx: CommandContext, helpers: BackupHelper
 
 async function takeRedis(ctx: CommandContext, repo: Repository, compression: Settings['compression'], label: string | undefined, set?: string): Promise<BackupJobResult> {
   const { runRedisBackup } = await import('../../backup/redis-rdb.js');
-  return runRedisBackup({
-    repository: repo,
-    nodes: await ctx.redisNodes(),
-    compression,
-    ...(label === undefined ? {} : { label }),
-    ...(set === undefined ? {} : { set }),
-    env: ctx.env,
-    signal: ctx.signal,
-    progress: ctx.progress,
-    tracer: ctx.tracer,
-  });
+  return runRedisBackup({ ...backupRunOptions(ctx, repo, compression, { label, set }), nodes: await ctx.redisNodes(), tracer: ctx.tracer });
 }
 
 type Settings = Awaited<ReturnType<BackupHelpers['settings']>>;
+
+/** A logical backup of the profile's PostgreSQL (`backup run postgres`, and a set's member). */
+export async function takeLogical(
+  ctx: CommandContext,
+  repo: Repository,
+  compression: Settings['compression'],
+  options: { db?: string[]; globals?: boolean; label?: string; set?: string },
+): Promise<BackupJobResult> {
+  const [{ config, configKey }, { runLogicalBackup }] = await Promise.all([ctx.postgresSection(), import('../../backup/pg-logical.js')]);
+  return runLogicalBackup({
+    ...backupRunOptions(ctx, repo, compression, options),
+    connect: () => ctx.pg(),
+    postgres: config,
+    configKey,
+    ...(options.db === undefined ? {} : { databases: options.db }),
+    globals: options.globals !== false,
+    tracer: ctx.tracer,
+  });
+}
 
 /** The profile's vault sources, paths resolved against the configuration file's directory. */
 function vaultSources(selected: SelectedProfile): VaultSource[] | undefined {
@@ -50,16 +59,7 @@ function vaultSources(selected: SelectedProfile): VaultSource[] | undefined {
 
 async function takeVault(ctx: CommandContext, repo: Repository, sources: VaultSource[], compression: Settings['compression'], label: string | undefined, set?: string): Promise<BackupJobResult> {
   const { runVaultBackup } = await import('../../backup/vault.js');
-  return runVaultBackup({
-    repository: repo,
-    sources,
-    compression,
-    ...(label === undefined ? {} : { label }),
-    ...(set === undefined ? {} : { set }),
-    env: ctx.env,
-    signal: ctx.signal,
-    progress: ctx.progress,
-  });
+  return runVaultBackup({ ...backupRunOptions(ctx, repo, compression, { label, set }), sources });
 }
 
 /** `opsctl backup run vault`: the configured secrets sources, always encrypted. */
@@ -94,24 +94,7 @@ export async function runAllCommand(ctx: CommandContext, helpers: BackupHelpers,
   if (postgres !== undefined) {
     members.push({
       kind: 'pg-logical',
-      run: async (set) => {
-        const { runLogicalBackup } = await import('../../backup/pg-logical.js');
-        const { manifest } = await runLogicalBackup({
-          repository: repo,
-          connect: () => ctx.pg(),
-          postgres,
-          configKey: `profiles.${selected.name}.postgres`,
-          globals: options.globals !== false,
-          compression: config.compression,
-          ...(options.label === undefined ? {} : { label: options.label }),
-          set,
-          env: ctx.env,
-          signal: ctx.signal,
-          progress: ctx.progress,
-          tracer: ctx.tracer,
-        });
-        return manifest;
-      },
+      run: async (set) => (await takeLogical(ctx, repo, config.compression, { ...options, set })).manifest,
     });
   }
   if (selected.profile.redis !== undefined) {

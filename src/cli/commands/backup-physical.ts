@@ -1,6 +1,7 @@
 import { realpath } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import type { Command } from 'commander';
+import type { BackupRunOptions } from '../../backup/backup-job.js';
 import type { CompressionSpec } from '../../backup/compression.js';
 import type { PhysicalBackupType } from '../../backup/pg-physical.js';
 import type { Repository } from '../../backup/repository.js';
@@ -32,6 +33,19 @@ export interface BackupHelpers {
   openRepository(ctx: CommandContext, config: PhysicalSettings, unlock: boolean): Promise<Repository>;
 }
 
+/** The options every backup kind takes, as the command's context provides them. */
+export function backupRunOptions(ctx: CommandContext, repository: Repository, compression: CompressionSpec, tags: { label?: string; set?: string } = {}): BackupRunOptions {
+  return {
+    repository,
+    compression,
+    ...(tags.label === undefined ? {} : { label: tags.label }),
+    ...(tags.set === undefined ? {} : { set: tags.set }),
+    env: ctx.env,
+    signal: ctx.signal,
+    progress: ctx.progress,
+  };
+}
+
 export const PHYSICAL_TYPES = ['full', 'diff', 'incr'] as const;
 
 /** `opsctl backup run postgres-physical --type …`: the body behind backup.ts's `run`. */
@@ -51,17 +65,12 @@ export async function runPhysicalCommand(ctx: CommandContext, helpers: BackupHel
   const configKey = `profiles.${selected.name}.postgres`;
   const target = resolvePgTarget(postgres, configKey);
   const { manifest, read, written } = await runPhysicalBackup({
-    repository: repo,
+    ...backupRunOptions(ctx, repo, config.compression, options),
     connect: () => ctx.pg(),
     server: `${target.user}@${target.host}:${target.port}`,
     type,
     via,
     toolEnv: pgToolEnv(postgres, configKey, ctx.env),
-    compression: config.compression,
-    ...(options.label === undefined ? {} : { label: options.label }),
-    env: ctx.env,
-    signal: ctx.signal,
-    progress: ctx.progress,
   });
   const physical = manifest.physical!;
   ctx.out.object({

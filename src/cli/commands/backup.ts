@@ -12,7 +12,7 @@ import { ExitCode } from '../../core/exit-codes.js';
 import { formatBytes, formatDuration, parseDuration } from '../../core/parse.js';
 import type { CommandContext } from '../context.js';
 import { physicalLines, registerPhysical, runPhysicalCommand } from './backup-physical.js';
-import { registerManage, runAllCommand, runRedisCommand, runVaultCommand } from './backup-manage.js';
+import { registerManage, runAllCommand, runRedisCommand, runVaultCommand, takeLogical } from './backup-manage.js';
 import { withExamples, withExplain, type ActionFactory } from '../command-kit.js';
 import type { ExplainStep } from '../../core/explain.js';
 import type { Column } from '../ui/output.js';
@@ -299,21 +299,7 @@ async function runCommand(ctx: CommandContext, options: RepoOptions & { db?: str
     });
   }
   const repo = await openRepository(ctx, config, true);
-  const { runLogicalBackup } = await import('../../backup/pg-logical.js');
-  const { manifest, cleaned } = await runLogicalBackup({
-    repository: repo,
-    connect: () => ctx.pg(),
-    postgres: selected.profile.postgres,
-    configKey: `profiles.${selected.name}.postgres`,
-    ...(options.db === undefined ? {} : { databases: options.db }),
-    globals: options.globals !== false,
-    compression: config.compression,
-    ...(options.label === undefined ? {} : { label: options.label }),
-    env: ctx.env,
-    signal: ctx.signal,
-    progress: ctx.progress,
-    tracer: ctx.tracer,
-  });
+  const { manifest, cleaned } = await takeLogical(ctx, repo, config.compression, options);
   if (cleaned.removedBackups.length > 0 || cleaned.failedRuns.length > 0) {
     ctx.verbose(`removed ${cleaned.removedBackups.length} incomplete backup(s) left by interrupted runs`);
   }
