@@ -14,15 +14,9 @@ import { postgresSchema } from '../../src/config/schema.js';
 import { createPgPool } from '../../src/postgres/connection.js';
 import { BIN, runCli } from '../helpers/cli.js';
 import { freePort, startPostgres, usePostgres, type PostgresServer } from '../helpers/postgres.js';
+import { hasProgram } from '../helpers/programs.js';
 
-const hasAge = (() => {
-  try {
-    execFileSync('age', ['--version'], { stdio: 'ignore' });
-    return true;
-  } catch {
-    return false;
-  }
-})();
+const hasAge = hasProgram('age');
 
 const server = usePostgres();
 /** A value stored in a table: it must never appear in the repository's files. */

@@ -9,6 +9,7 @@ import { OpsError } from '../../src/core/errors.js';
 import { startRedisCluster, startRedisSentinel, type RedisClusterTopology, type RedisSentinelTopology } from '../../src/testing/index.js';
 import { runCli } from '../helpers/cli.js';
 import { startRedis, useRedis, type RedisServer } from '../helpers/redis.js';
+import { hasProgram } from '../helpers/programs.js';
 
 const redis = useRedis();
 const MARKER = 'REDIS-PLAINTEXT-MARKER-51d2';
@@ -16,14 +17,7 @@ const root = mkdtempSync(join(tmpdir(), 'opsctl-backup-redis-'));
 const repoDir = join(root, 'repo');
 const keyFile = join(root, 'key.txt');
 const env = { PATH: process.env.PATH, HOME: process.env.HOME };
-const hasCheckRdb = (() => {
-  try {
-    execFileSync('redis-check-rdb', ['--version'], { stdio: 'ignore' });
-    return true;
-  } catch {
-    return false;
-  }
-})();
+const hasCheckRdb = hasProgram('redis-check-rdb');
 
 function writeConfig(dir: string, redisSection: string): void {
   writeFileSync(

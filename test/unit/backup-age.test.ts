@@ -15,15 +15,9 @@ import {
 } from '../../src/backup/age.js';
 import { bech32Decode, bech32Encode } from '../../src/backup/bech32.js';
 import { OpsError } from '../../src/core/errors.js';
+import { hasProgram } from '../helpers/programs.js';
 
-const hasAge = (() => {
-  try {
-    execFileSync('age', ['--version'], { stdio: 'ignore' });
-    return true;
-  } catch {
-    return false;
-  }
-})();
+const hasAge = hasProgram('age');
 
 const dir = mkdtempSync(join(tmpdir(), 'opsctl-age-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
