@@ -15,6 +15,7 @@ import { redisDriver } from 'bentocache/drivers/redis';
 import { memoryDriver } from 'bentocache/drivers/memory';
 import { createQueryCache } from '../dist/index.js';
 import { startPostgres, startRedis } from '../dist/testing/index.js';
+import { median } from './lib.js';
 
 const ROUNDS = Number(process.env.ROUNDS ?? 5);
 const OPS = Number(process.env.OPS ?? 2000);
@@ -30,11 +31,6 @@ const PARAMS = ['south'];
 
 function percentile(sorted, p) {
   return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))];
-}
-
-function median(values) {
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.floor(sorted.length / 2)];
 }
 
 /** Sequential latencies (µs) of `ops` calls, then throughput with `CONCURRENCY` callers. */

@@ -92,7 +92,10 @@ export async function topStatements(redis: RedisClient, keys: CacheKeys, namespa
     for (const fingerprint of ranked) {
       const hash = await redis.hgetall(keys.fingerprint(namespace, fingerprint));
       if (hash.sql === undefined) continue;
-      queries.push({ sql: hash.sql, params: JSON.parse(hash.params ?? '[]') as unknown[], namespace, tags: JSON.parse(hash.tags ?? '[]') as string[] });
+      const tags = JSON.parse(hash.tags ?? '[]') as string[];
+      // Table tags are recorded only for statements that declared their tables (SQL unreadable).
+      const tables = tags.filter((tag) => tag.startsWith('table:')).map((tag) => tag.slice('table:'.length));
+      queries.push({ sql: hash.sql, params: JSON.parse(hash.params ?? '[]') as unknown[], namespace, tags: tags.filter((tag) => !tag.startsWith('table:')), ...(tables.length > 0 ? { tables } : {}) });
     }
   }
   return queries;
@@ -200,6 +203,8 @@ export interface WarmQuery {
   params?: unknown[];
   namespace?: string;
   tags?: string[];
+  /** Tables the result depends on, for SQL whose tables cannot be read from it. */
+  tables?: string[];
   /** Fresh lifetime in ms. */
   ttl?: number;
 }
@@ -229,7 +234,7 @@ export async function warmCache(
       const query = queries[next]!;
       next += 1;
       try {
-        const answer = await cache.query(query.sql, query.params ?? [], { namespace: query.namespace, tags: query.tags, ttl: query.ttl });
+        const answer = await cache.query(query.sql, query.params ?? [], { namespace: query.namespace, tags: query.tags, tables: query.tables, ttl: query.ttl });
         if (answer.source === 'database') result.ok += 1;
         else result.alreadyCached += 1;
       } catch (error) {
@@ -247,14 +252,14 @@ export async function warmCache(
 export function parseWarmQueries(document: unknown, source: string): WarmQuery[] {
   const list = Array.isArray(document) ? document : (document as { queries?: unknown } | null)?.queries;
   if (!Array.isArray(list)) {
-    throw new OpsError('CACHE_BAD_INPUT', `${source}: expected a list of queries`, { hint: 'write `- sql: select …` items, each with optional params, namespace, tags, ttl' });
+    throw new OpsError('CACHE_BAD_INPUT', `${source}: expected a list of queries`, { hint: 'write `- sql: select …` items, each with optional params, namespace, tags, tables, ttl' });
   }
   return list.map((item: unknown, index) => {
     const query = (typeof item === 'string' ? { sql: item } : item) as (Omit<Partial<WarmQuery>, 'ttl'> & { ttl?: string | number }) | null;
     const ttl = query?.ttl === undefined ? undefined : parseDuration(query.ttl);
-    if (query === null || typeof query.sql !== 'string' || (query.params !== undefined && !Array.isArray(query.params)) || ttl === null || (query.ttl !== undefined && ttl === undefined)) {
+    if (query === null || typeof query.sql !== 'string' || (query.params !== undefined && !Array.isArray(query.params)) || (query.tables !== undefined && !Array.isArray(query.tables)) || ttl === null || (query.ttl !== undefined && ttl === undefined)) {
       throw new OpsError('CACHE_BAD_INPUT', `${source}: query ${index + 1} needs a sql string (params as a list, ttl as a duration)`, {
-        hint: 'write `- sql: select …` items, each with optional params, namespace, tags, ttl',
+        hint: 'write `- sql: select …` items, each with optional params, namespace, tags, tables, ttl',
       });
     }
     return { ...query, sql: query.sql, ttl } as WarmQuery;

@@ -87,8 +87,12 @@ export function tableTag(table: string): string {
 /** JSON with BigInt and Buffer spelled out, so distinct parameters never hash alike. */
 export function paramsText(params: readonly unknown[]): string {
   // The replacer costs more than the rest of a hit's key work: only pay it when needed.
-  if (params.every((value) => value === null || typeof value === 'string' || typeof value === 'number' || typeof value === 'boolean')) return JSON.stringify(params);
-  return JSON.stringify(params, (_key, value: unknown) => (typeof value === 'bigint' ? `${value}n` : value));
+  for (const value of params) {
+    if (value !== null && typeof value !== 'string' && typeof value !== 'number' && typeof value !== 'boolean') {
+      return JSON.stringify(params, (_key, item: unknown) => (typeof item === 'bigint' ? `${item}n` : item));
+    }
+  }
+  return JSON.stringify(params);
 }
 
 export function entryHash(normalisedSql: string, params: readonly unknown[], namespaceVersion: number): string {

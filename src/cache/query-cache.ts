@@ -129,20 +129,47 @@ export interface QueryCache {
   close(): Promise<void>;
 }
 
-interface PreparedStatement {
-  normalised: string;
-  fingerprint: string;
-  tables: string[];
+/** What a statement's text alone determines, worked out once per distinct SQL string. */
+class PreparedStatement implements StatementSource {
+  readonly fingerprint: string;
+  /** The tables found in the SQL, or undefined (with the reason) when they could not be told. */
+  readonly tables: string[] | undefined;
+  readonly tablesProblem: string | undefined;
   /** `table:<name>` of each table: the tags of a query that declares none of its own. */
-  tableTags: string[];
-  /** Recent entry hashes by namespace version and parameters: spares a SHA-1 per hit. */
-  hashes: Map<string, string>;
+  readonly tableTags: string[];
+  /** Entry keys of recent parameters, per namespace at its current version: spares a SHA-1 per hit. */
+  readonly keys = new Map<string, { version: number; byParams: Map<string, string> }>();
+  /** Parameters and tags of the latest lookup, for the statistics (no object per hit). */
+  lastParams: readonly unknown[] = [];
+  lastTags: readonly string[] = [];
+
+  constructor(
+    readonly sql: string,
+    readonly normalised: string,
+  ) {
+    this.fingerprint = fingerprintSql(normalised);
+    const { tables, problem } = tablesInSql(normalised);
+    this.tables = tables;
+    this.tablesProblem = problem;
+    this.tableTags = tables?.map(tableTag) ?? [];
+  }
+
+  /**
+   * What `cache stats` and `warm --from-stats` use: the SQL, its latest parameters and own tags;
+   * table tags too when the SQL does not tell its tables (they were declared).
+   */
+  describe() {
+    const tags = this.tables === undefined ? this.lastTags : this.lastTags.filter((tag) => !tag.startsWith('table:'));
+    return { sql: this.sql, params: safeJson(this.lastParams), tags: JSON.stringify(tags) };
+  }
 }
 
 interface MemoryEntry {
   rows: QueryResultRow[];
   until: number;
   tags: readonly string[];
+  /** The fill's cost: the database time a hit saves. */
+  computeMicros: number;
 }
 
 /** Carries a database failure through the Redis fail-open handler unchanged. */
@@ -179,6 +206,7 @@ export function createQueryCache(options: CreateQueryCacheOptions): QueryCache {
   const prepared = new Map<string, PreparedStatement>();
   const inflight = new Map<string, Promise<CachedQueryResult<QueryResultRow>>>();
   const versions = new Map<string, { version: number; readAt: number }>();
+  const versionReads = new Map<string, Promise<number>>();
   const memoryLimit = options.memory?.maxEntries ?? 10_000;
   const memoryTtl = options.memory?.ttl ?? 5000;
   const memory = options.memory === undefined ? undefined : new Map<string, MemoryEntry>();
@@ -233,8 +261,7 @@ export function createQueryCache(options: CreateQueryCacheOptions): QueryCache {
         details: { sql: normalised.slice(0, 200) },
       });
     }
-    const tables = tablesInSql(normalised);
-    statement = { normalised, fingerprint: fingerprintSql(normalised), tables, tableTags: tables.map(tableTag), hashes: new Map() };
+    statement = new PreparedStatement(sql, normalised);
     if (prepared.size >= PREPARED_LIMIT) prepared.delete(prepared.keys().next().value!);
     prepared.set(sql, statement);
     return statement;
@@ -242,18 +269,27 @@ export function createQueryCache(options: CreateQueryCacheOptions): QueryCache {
 
   function ownTags(statement: PreparedStatement, queryOptions: QueryOptions): string[] {
     const tables = queryOptions.tables?.map((table) => (table.includes('.') ? table : `public.${table}`)) ?? statement.tables;
+    if (tables === undefined) {
+      // Guessing a shorter list would leave results that table invalidation never reaches.
+      throw new OpsError('CACHE_UNCACHEABLE_QUERY', `cannot tell which tables this statement reads: ${statement.tablesProblem}`, {
+        hint: 'pass `tables` (every table it reads) in the query options',
+        details: { sql: statement.normalised.slice(0, 200) },
+      });
+    }
     const tags = [...(queryOptions.tags ?? []), ...tables.map(tableTag)];
     if (tags.some((tag) => tag.length === 0)) throw new OpsError('CACHE_BAD_INPUT', 'a cache tag is empty', { hint: 'tags are non-empty strings' });
     return tags;
   }
 
   function entryKey(namespace: string, statement: PreparedStatement, params: readonly unknown[], version: number): string {
-    const id = `${namespace}\0${version}\0${paramsText(params)}`;
-    let key = statement.hashes.get(id);
+    let known = statement.keys.get(namespace);
+    if (known?.version !== version) statement.keys.set(namespace, (known = { version, byParams: new Map() }));
+    const text = paramsText(params);
+    let key = known.byParams.get(text);
     if (key === undefined) {
       key = keys.entry(namespace, entryHash(statement.normalised, params, version));
-      if (statement.hashes.size >= HASHES_PER_STATEMENT) statement.hashes.delete(statement.hashes.keys().next().value!);
-      statement.hashes.set(id, key);
+      if (known.byParams.size >= HASHES_PER_STATEMENT) known.byParams.delete(known.byParams.keys().next().value!);
+      known.byParams.set(text, key);
     }
     return key;
   }
@@ -276,20 +312,39 @@ export function createQueryCache(options: CreateQueryCacheOptions): QueryCache {
     return redis.status === 'ready';
   }
 
-  async function namespaceVersion(namespace: string): Promise<number> {
+  /** The namespace version when it can be used without waiting (a re-read may start behind it). */
+  function knownVersion(namespace: string): number | undefined {
     const known = versions.get(namespace);
-    const now = clock.now();
-    if (known !== undefined && (subscriber !== undefined || now - known.readAt < versionRefreshMs)) {
-      if (subscriber !== undefined && now - known.readAt >= versionRefreshMs) track(readVersion(namespace));
-      return known.version;
-    }
-    return readVersion(namespace);
+    if (known === undefined) return undefined;
+    if (clock.now() - known.readAt < versionRefreshMs) return known.version;
+    if (subscriber === undefined) return undefined;
+    // Pub/sub brings the bumps; the periodic re-read only covers a lost message: nobody waits for it.
+    if (!versionReads.has(namespace)) track(readVersion(namespace));
+    return known.version;
   }
 
-  async function readVersion(namespace: string): Promise<number> {
-    const version = Number((await redis.get(keys.version(namespace))) ?? 0);
-    versions.set(namespace, { version, readAt: clock.now() });
-    return version;
+  /**
+   * One GET per namespace at a time, shared by every caller that finds the version old (else each
+   * lookup of a busy in-process tier sent its own until the first answer came back).
+   */
+  function readVersion(namespace: string): Promise<number> {
+    let pending = versionReads.get(namespace);
+    if (pending === undefined) {
+      const asked = clock.now();
+      pending = redis
+        .get(keys.version(namespace))
+        .then((value) => {
+          // A bump announced while the GET was under way is newer than its answer.
+          const announced = versions.get(namespace);
+          if (announced !== undefined && announced.readAt >= asked && announced.version > Number(value ?? 0)) return announced.version;
+          const version = Number(value ?? 0);
+          versions.set(namespace, { version, readAt: clock.now() });
+          return version;
+        })
+        .finally(() => versionReads.delete(namespace));
+      versionReads.set(namespace, pending);
+    }
+    return pending;
   }
 
   async function subscribe(client: RedisClient): Promise<void> {
@@ -322,10 +377,10 @@ export function createQueryCache(options: CreateQueryCacheOptions): QueryCache {
     }
   }
 
-  function remember(key: string, rows: QueryResultRow[], freshUntil: number, tags: readonly string[]): void {
+  function remember(key: string, rows: QueryResultRow[], freshUntil: number, tags: readonly string[], computeMicros: number): void {
     if (memory === undefined) return;
     if (memory.size >= memoryLimit) memory.delete(memory.keys().next().value!);
-    memory.set(key, { rows, until: Math.min(freshUntil, clock.now() + memoryTtl), tags });
+    memory.set(key, { rows, until: Math.min(freshUntil, clock.now() + memoryTtl), tags, computeMicros });
   }
 
   function jittered(ttl: number, jitter: number): number {
@@ -343,25 +398,25 @@ export function createQueryCache(options: CreateQueryCacheOptions): QueryCache {
     }
   }
 
-  /** What the per-statement statistics keep (for `cache stats` and `warm --from-stats`). */
-  function describeLookup(this: Lookup) {
-    return { sql: this.sql, params: safeJson(this.params), tags: JSON.stringify(this.tags.filter((tag) => !tag.startsWith('table:'))) };
-  }
-
-  interface Lookup extends StatementSource {
+  /** A lookup that goes further than a hit: a miss, a refresh, a stale answer. */
+  interface Lookup {
     namespace: string;
     settings: CacheNamespaceSettings;
     statement: PreparedStatement;
-    sql: string;
     params: readonly unknown[];
     key: string;
     tags: readonly string[];
     ttl: number;
   }
 
+  function lookupOf(namespace: string, statement: PreparedStatement, params: readonly unknown[], key: string, tags: readonly string[], ttl: number | undefined): Lookup {
+    const nsSettings = settings[namespace]!;
+    return { namespace, settings: nsSettings, statement, params, key, tags, ttl: ttl ?? nsSettings.ttl };
+  }
+
   function count(lookup: Lookup, name: CounterName, amount = 1): void {
     stats.add(lookup.namespace, name, amount);
-    stats.addStatement(lookup.namespace, lookup.statement.fingerprint, lookup, name, amount);
+    stats.addStatement(lookup.namespace, lookup.statement, name, amount);
   }
 
   async function query<Row extends QueryResultRow = QueryResultRow>(
@@ -370,22 +425,23 @@ export function createQueryCache(options: CreateQueryCacheOptions): QueryCache {
     queryOptions: QueryOptions = {},
   ): Promise<CachedQueryResult<Row>> {
     const namespace = queryOptions.namespace ?? 'default';
-    const nsSettings = namespaceSettings(namespace);
+    namespaceSettings(namespace);
     const statement = prepare(sql);
     if (queryOptions.ttl !== undefined && !(queryOptions.ttl > 0)) {
       throw new OpsError('CACHE_BAD_INPUT', `ttl must be a positive number of ms, got ${queryOptions.ttl}`, { hint: 'omit ttl to use the namespace default' });
     }
-    const tags = queryOptions.tags === undefined && queryOptions.tables === undefined ? statement.tableTags : ownTags(statement, queryOptions);
+    const tags = queryOptions.tags === undefined && queryOptions.tables === undefined && statement.tables !== undefined ? statement.tableTags : ownTags(statement, queryOptions);
     try {
       if (!redisUsable()) throw new Error(`Redis connection is ${redis.status}`);
-      const known = versions.get(namespace);
-      const version = known !== undefined && clock.now() - known.readAt < versionRefreshMs ? known.version : await namespaceVersion(namespace);
+      const version = knownVersion(namespace) ?? (await readVersion(namespace));
       const key = entryKey(namespace, statement, params, version);
-      const lookup: Lookup = { namespace, settings: nsSettings, statement, sql, params, key, tags, ttl: queryOptions.ttl ?? nsSettings.ttl, describe: describeLookup };
+      // Hits build no lookup object: the statistics read these when they first count the statement.
+      statement.lastParams = params;
+      statement.lastTags = tags;
       if (memory !== undefined) {
         const local = memory.get(key);
         if (local !== undefined && local.until > clock.now()) {
-          count(lookup, 'hits');
+          stats.addHit(namespace, statement, 'hits', local.computeMicros);
           return { rows: local.rows as Row[], rowCount: local.rows.length, source: 'memory', key };
         }
       }
@@ -399,17 +455,18 @@ export function createQueryCache(options: CreateQueryCacheOptions): QueryCache {
         // the fill's cost, so one caller refreshes a hot entry before everybody misses it.
         const early = beta > 0 && now - (computeMicros / 1000) * beta * Math.log(Math.random()) >= freshUntil;
         if (now < freshUntil) {
-          stats.addHit(namespace, statement.fingerprint, lookup, 'hits', computeMicros);
-          if (early) track(refresh(lookup));
-          else remember(key, entry.rows, freshUntil, entry.meta.tags);
+          stats.addHit(namespace, statement, 'hits', computeMicros);
+          if (early) track(refresh(lookupOf(namespace, statement, params, key, tags, queryOptions.ttl)));
+          else remember(key, entry.rows, freshUntil, entry.meta.tags, computeMicros);
           return { rows: entry.rows, rowCount: entry.rows.length, source: 'redis', key };
         }
-        stats.addHit(namespace, statement.fingerprint, lookup, 'staleHits', computeMicros);
-        track(refresh(lookup));
+        stats.addHit(namespace, statement, 'staleHits', computeMicros);
+        track(refresh(lookupOf(namespace, statement, params, key, tags, queryOptions.ttl)));
         return { rows: entry.rows, rowCount: entry.rows.length, source: 'stale', key };
       }
-      count(lookup, 'misses');
-      return (await coalescedFill(lookup)) as CachedQueryResult<Row>;
+      const missed = lookupOf(namespace, statement, params, key, tags, queryOptions.ttl);
+      count(missed, 'misses');
+      return (await coalescedFill(missed)) as CachedQueryResult<Row>;
     } catch (error) {
       if (error instanceof DatabaseFailure) throw error.error;
       if (error instanceof OpsError) throw error;
@@ -454,7 +511,7 @@ export function createQueryCache(options: CreateQueryCacheOptions): QueryCache {
       const filled = await storedEntry();
       if (filled !== undefined) return filled;
       if (clock.now() >= deadline) {
-        const rows = await runDirect(lookup.sql, lookup.params);
+        const rows = await runDirect(lookup.statement.sql, lookup.params);
         return { rows, rowCount: rows.length, source: 'database', key: lookup.key };
       }
     }
@@ -488,7 +545,7 @@ export function createQueryCache(options: CreateQueryCacheOptions): QueryCache {
     const started = clock.monotonic();
     let rows: QueryResultRow[];
     try {
-      rows = await runDirect(lookup.sql, lookup.params);
+      rows = await runDirect(lookup.statement.sql, lookup.params);
     } catch (error) {
       await evalLuaScript(redis, releaseScript, [lease], [token]).catch(() => undefined);
       throw error;
@@ -508,7 +565,7 @@ export function createQueryCache(options: CreateQueryCacheOptions): QueryCache {
       if (stored === 1) {
         count(lookup, 'fills');
         count(lookup, 'bytes', value.length);
-        remember(lookup.key, rows, freshUntil, lookup.tags);
+        remember(lookup.key, rows, freshUntil, lookup.tags, Math.round(computeMicros));
       } else {
         count(lookup, 'fillsRejected');
       }

@@ -35,7 +35,10 @@ export function parseCounters(hash: Record<string, string>): CacheCounters {
   return counters;
 }
 
+/** A statement as the statistics see it: its id, and (asked once per interval) its description. */
 export interface StatementSource {
+  readonly fingerprint: string;
+  /** The SQL, latest parameters and tags (JSON). */
   describe(): { sql: string; params: string; tags: string };
 }
 
@@ -67,24 +70,24 @@ export class StatsRecorder {
   }
 
   /** A hit: counted with the database time it saved, in one pass. */
-  addHit(namespace: string, fingerprint: string, describe: StatementSource, name: 'hits' | 'staleHits', savedMicros: number): void {
+  addHit(namespace: string, statement: StatementSource, name: 'hits' | 'staleHits', savedMicros: number): void {
     this.add(namespace, name);
     this.add(namespace, 'savedMicros', savedMicros);
-    const counters = this.#statement(namespace, fingerprint, describe).counters;
+    const counters = this.#statement(namespace, statement).counters;
     counters[name] += 1;
     counters.savedMicros += savedMicros;
   }
 
-  /** `describe` gives the statement's SQL, last params and tags (JSON), asked once per interval. */
-  addStatement(namespace: string, fingerprint: string, describe: StatementSource, name: CounterName, amount = 1): void {
-    this.#statement(namespace, fingerprint, describe).counters[name] += amount;
+  addStatement(namespace: string, statement: StatementSource, name: CounterName, amount = 1): void {
+    this.#statement(namespace, statement).counters[name] += amount;
   }
 
-  #statement(namespace: string, fingerprint: string, describe: StatementSource): StatementStats {
+  #statement(namespace: string, statement: StatementSource): StatementStats {
     let statements = this.#statements.get(namespace);
     if (statements === undefined) this.#statements.set(namespace, (statements = new Map()));
+    const { fingerprint } = statement;
     let stats = statements.get(fingerprint);
-    if (stats === undefined) statements.set(fingerprint, (stats = { namespace, fingerprint, ...describe.describe(), counters: emptyCounters() }));
+    if (stats === undefined) statements.set(fingerprint, (stats = { namespace, fingerprint, ...statement.describe(), counters: emptyCounters() }));
     return stats;
   }
 

@@ -84,10 +84,10 @@ describe('opsctl cache', () => {
     expect(stats.top[0]!.sql).toContain('select name from users');
     expect((await cli('cache', 'stats')).stdout).toContain('HIT RATIO');
 
-    await writeFile(join(dir, 'queries.yaml'), "- sql: select name from users where id = $1\n  params: [15]\n  namespace: users\n- sql: select * from missing_table\n- select count(*) from users where id > 10\n");
+    await writeFile(join(dir, 'queries.yaml'), "- sql: select name from users where id = $1\n  params: [15]\n  namespace: users\n- sql: select * from missing_table\n- select count(*) from users where id > 10\n- sql: select name from U&\"users\" where id = $1\n  params: [16]\n  tables: [users]\n");
     const warmed = await cli('cache', 'warm', '--file', 'queries.yaml', '--json');
     expect(warmed.code).toBe(1);
-    expect(json<{ ok: number; failed: unknown[] }>(warmed.stdout)).toMatchObject({ ok: 2, failed: [expect.objectContaining({ sql: 'select * from missing_table' })] });
+    expect(json<{ ok: number; failed: unknown[] }>(warmed.stdout)).toMatchObject({ ok: 3, failed: [expect.objectContaining({ sql: 'select * from missing_table' })] });
     expect(warmed.stderr).toContain('missing_table');
     expect((await cache.query('select name from users where id = $1', [15], { namespace: 'users' })).source).toBe('redis');
 

@@ -201,6 +201,26 @@ describe('query cache: invalidation', () => {
     await sleep(50);
     expect(await redis.exists(kept.key!)).toBe(1);
   });
+
+  it('invalidates a comma join by any of its tables; refuses SQL whose tables it cannot tell unless they are declared', async () => {
+    const cache = newCache();
+    const sql = 'select i.name, a.balance from items as i, public.account a where i.id = a.id';
+    const first = await cache.query(sql);
+    expect((await cache.query(sql)).source).toBe('redis');
+    expect((await cache.invalidate({ tables: ['account'] })).entries).toBe(1);
+    expect(await redis.exists(first.key!)).toBe(0);
+
+    const unreadable = 'select name from U&"items" where id = $1';
+    const error = await rejection(cache.query(unreadable, [2]));
+    expect(error.code).toBe('CACHE_UNCACHEABLE_QUERY');
+    expect(error.message).toContain('cannot tell which tables');
+    expect(error.hint).toContain('tables');
+    expect(cache.localStats().misses).toBe(1);
+    const declared = await cache.query(unreadable, [2], { tables: ['items'] });
+    expect(declared.rows).toEqual([{ name: 'item 2' }]);
+    await cache.invalidate({ tables: ['items'] });
+    expect(await redis.exists(declared.key!)).toBe(0);
+  });
 });
 
 describe('query cache: table listener', () => {
