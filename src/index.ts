@@ -54,6 +54,8 @@ export {
   type CreateSessionStoreOptions,
   type SessionStore,
   type SessionRecord,
+  type SessionBase,
+  type SaveOptions as SessionSaveOptions,
   type SessionSummary,
   type SessionChanges,
   type SessionInspection,

@@ -49,6 +49,11 @@ export class SessionCodec {
     return this.#keys.length > 0;
   }
 
+  /** Whether a stored value is in the encrypted form (JSON text never starts with the mark). */
+  encrypted(stored: string): boolean {
+    return stored.startsWith(ENCRYPTED_MARK);
+  }
+
   /** Id of the key new values are encrypted with. */
   get currentKeyId(): string | undefined {
     return this.#keys[0]?.id;
@@ -64,13 +69,13 @@ export class SessionCodec {
     return `${ENCRYPTED_MARK}${current.id}:${Buffer.concat([iv, cipher.getAuthTag(), body]).toString('base64url')}`;
   }
 
-  /** The JSON text of a stored value. */
-  decodeText(sessionId: string, field: string, stored: string): string {
+  /** The JSON text of a stored value; `what` names it in errors. */
+  decodeText(sessionId: string, field: string, stored: string, what = `field "${field}"`): string {
     if (!stored.startsWith(ENCRYPTED_MARK)) return stored;
     const colon = stored.indexOf(':');
     const keyId = stored.slice(1, colon);
     const key = this.#byId.get(keyId);
-    if (colon < 0 || key === undefined) throw new UnreadableValue('unknown-key', `field "${field}" is encrypted with key "${keyId}", which is not configured`);
+    if (colon < 0 || key === undefined) throw new UnreadableValue('unknown-key', `${what} is encrypted with key "${keyId}", which is not configured`);
     const raw = Buffer.from(stored.slice(colon + 1), 'base64url');
     try {
       const decipher = createDecipheriv('aes-256-gcm', key, raw.subarray(0, IV_BYTES));
@@ -78,7 +83,7 @@ export class SessionCodec {
       decipher.setAuthTag(raw.subarray(IV_BYTES, IV_BYTES + TAG_BYTES));
       return Buffer.concat([decipher.update(raw.subarray(IV_BYTES + TAG_BYTES)), decipher.final()]).toString('utf8');
     } catch {
-      throw new UnreadableValue('decrypt', `field "${field}" does not decrypt with key "${keyId}" (altered, or the key changed under the same id)`);
+      throw new UnreadableValue('decrypt', `${what} does not decrypt with key "${keyId}" (altered, or the key changed under the same id)`);
     }
   }
 

@@ -28,6 +28,7 @@ export async function sessionStoreOptions(config: SessionConfig | undefined, con
     durability: section.durability,
     replicas: section.replicas,
     waitTimeoutMs: configDuration(section.waitTimeout, `${configKey}.waitTimeout`),
+    layout: section.layout,
     ...(keys.length === 0 ? {} : { encryptionKeys: keys }),
   };
 }

@@ -1,4 +1,4 @@
-import type { SessionStore } from './store.js';
+import type { SessionBase, SessionStore } from './store.js';
 import { listSessionIds, destroyAllSessions } from './admin.js';
 import type { RedisClientSource } from '../redis/failover-policy.js';
 
@@ -33,26 +33,16 @@ export interface ExpressSessionStore {
   ids(callback: Callback<string[]>): void;
 }
 
-// The JSON text of every field as loaded, attached (non-enumerable, so never stored) to the data
+// What get() read (revision and JSON text), attached (non-enumerable, so never stored) to the data
 // returned by get() and carried over to the Session object express-session builds from it.
 const LOADED = Symbol('opsctl.session.loaded');
-type Snapshot = Map<string, string>;
 
-function attach(target: object, snapshot: Snapshot): void {
-  Object.defineProperty(target, LOADED, { value: snapshot, enumerable: false, configurable: true });
+function attach(target: object, base: SessionBase): void {
+  Object.defineProperty(target, LOADED, { value: base, enumerable: false, configurable: true, writable: true });
 }
 
-function snapshotOf(target: SessionData): Snapshot | undefined {
-  return (target as { [LOADED]?: Snapshot })[LOADED];
-}
-
-function fieldsOf(session: SessionData): Map<string, string> {
-  const fields = new Map<string, string>();
-  for (const [name, value] of Object.entries(session)) {
-    if (typeof value === 'function' || value === undefined) continue;
-    fields.set(name, JSON.stringify(value));
-  }
-  return fields;
+function baseOf(target: SessionData): SessionBase | undefined {
+  return (target as { [LOADED]?: SessionBase })[LOADED];
 }
 
 function settle<T>(work: Promise<T>, callback: Callback<T> | undefined): void {
@@ -64,28 +54,27 @@ function settle<T>(work: Promise<T>, callback: Callback<T> | undefined): void {
 
 /**
  * An express-session `Store` over `store`: `new (createExpressSessionStore(session.Store, store, { client }))()`.
- * `set` writes only the fields that differ from what `get` loaded (so two concurrent requests
- * changing different fields both persist), and never re-creates a session destroyed meanwhile
- * (a sign-out everywhere wins over a request still in flight). `touch` extends expiry only.
+ * `set` saves with a compare-and-set against what `get` loaded, merging the changed fields into
+ * a newer state when another request wrote first (so two concurrent requests changing different
+ * fields both persist), and never re-creates a session destroyed meanwhile (a sign-out
+ * everywhere wins over a request still in flight). An unchanged save and `touch` only extend
+ * the expiry.
  * The session lifetime is the store's idleTtl/absoluteTtl: set the cookie's maxAge to match.
  */
 export function createExpressSessionStore(Base: ExpressStoreClass, store: SessionStore, options: ExpressSessionStoreOptions): new () => ExpressSessionStore {
   const userField = options.userField ?? 'userId';
 
   const write = async (sid: string, session: SessionData): Promise<void> => {
-    const loaded = snapshotOf(session);
-    const current = fieldsOf(session);
-    const set: SessionData = {};
-    for (const [name, json] of current) if (loaded?.get(name) !== json) set[name] = JSON.parse(json) as unknown;
-    const unset = loaded === undefined ? [] : [...loaded.keys()].filter((name) => !current.has(name));
-    const userChanged = userField in set || unset.includes(userField);
-    const userValue = current.has(userField) ? String(session[userField]) : null;
-    if (Object.keys(set).length === 0 && unset.length === 0) {
+    const base = baseOf(session);
+    const text = JSON.stringify(session);
+    const userValue = session[userField];
+    const user = userValue === undefined || userValue === null ? null : String(userValue);
+    if (base !== undefined && base.text === text && (base.user ?? null) === user) {
       await store.touch(sid);
       return;
     }
-    await store.update(sid, { set, unset, ...(userChanged ? { user: userValue } : {}) }, { create: loaded === undefined });
-    attach(session, current);
+    const saved = await store.save(sid, session, { ...(base === undefined ? {} : { base }), user, text });
+    if (saved !== null) attach(session, saved);
   };
 
   return class OpsctlSessionStore extends Base implements ExpressSessionStore {
@@ -93,7 +82,7 @@ export function createExpressSessionStore(Base: ExpressStoreClass, store: Sessio
       settle(
         store.get(sid).then((record) => {
           if (record === null) return null;
-          attach(record.data, fieldsOf(record.data));
+          attach(record.data, record.base);
           return record.data;
         }),
         callback,
@@ -101,9 +90,9 @@ export function createExpressSessionStore(Base: ExpressStoreClass, store: Sessio
     }
 
     override createSession(req: never, data: never): object {
-      const snapshot = snapshotOf(data);
+      const base = baseOf(data);
       const session = super.createSession(req, data);
-      if (snapshot !== undefined) attach(session, snapshot);
+      if (base !== undefined) attach(session, base);
       return session;
     }
 

@@ -1,15 +1,16 @@
 /**
- * Key layout v1 (docs/sessions.md). Every key carries a hash tag, so in a Redis Cluster a
- * session hash lives in the slot of `{s:<id>}` and a user index in the slot of `{u:<user>}`:
- * one script never needs keys of two slots.
+ * Session keys (docs/sessions.md). Every key carries a hash tag, so in a Redis Cluster a session
+ * lives in the slot of `{s:<id>}` and a user index in the slot of `{u:<user>}`: one command or
+ * script never needs keys of two slots.
  *
- *   <prefix>{s:<id>}    hash   _v format version, _c created ms, _e absolute expiry ms,
+ *   <prefix>{s:<id>}    string layout 2: `2:<revision>:<created>:<expires>:<user>:<body>` (value.ts)
+ *                       hash   layout 1: _v format version, _c created ms, _e absolute expiry ms,
  *                              _b bytes counted, _u user; d:<name> one data field each
  *   <prefix>{u:<user>}  zset   member session id, score = upper bound of its absolute expiry
  */
-export const LAYOUT_VERSION = 1;
+export const LAYOUT_VERSION = 2;
 
-/** Value of the `_v` field: the format of the hash and of its values. */
+/** Value of the `_v` field of a layout 1 hash: the format of the hash and of its values. */
 export const FORMAT_VERSION = '1';
 
 export const META = {
@@ -20,7 +21,7 @@ export const META = {
   user: '_u',
 } as const;
 
-/** Data fields are stored as `d:<name>`, apart from the metadata. */
+/** Layout 1 data fields are stored as `d:<name>`, apart from the metadata. */
 export const DATA_PREFIX = 'd:';
 
 export interface SessionKeys {

@@ -71,6 +71,26 @@ describe('session migrate: standalone → Cluster', () => {
   }, 300_000);
 });
 
+describe('session migrate: between opsctl layouts', () => {
+  it('rewrites layout 1 hashes as layout 2 strings in place, keeping data, users and TTLs', async () => {
+    const old = createSessionStore({ client, keyPrefix: 'lay:', layout: 1 });
+    const created = await Promise.all(Array.from({ length: 40 }, (_, i) => old.create({ data: { i, cart: [i] }, ...(i % 4 === 0 ? { user: `lu${i % 8}` } : {}) })));
+    await client.pexpire(old.keys.session(created[0]!.id), 120_000);
+    const ttlBefore = await client.pttl(old.keys.session(created[0]!.id));
+    const upgraded = createSessionStore({ client, keyPrefix: 'lay:' });
+    const from: MigrationSource = { kind: 'opsctl', client, store: upgraded };
+    const result = await migrateSessions({ source: from, target: upgraded, batch: 7 });
+    expect(result.copied).toBeGreaterThanOrEqual(40);
+    for (const session of created) {
+      expect(await client.type(upgraded.keys.session(session.id))).toBe('string');
+      expect(await upgraded.get(session.id)).toMatchObject({ data: session.data, user: session.user, createdAt: session.createdAt, expiresAt: session.expiresAt });
+    }
+    expect(Math.abs((await client.pttl(old.keys.session(created[0]!.id))) - ttlBefore)).toBeLessThan(1_000);
+    expect((await upgraded.listForUser('lu0')).length).toBe(5);
+    expect((await verifyMigration({ source: from, target: upgraded })).matching).toBe(40);
+  });
+});
+
 describe('session migrate: imports from connect-redis and connect-pg-simple', () => {
   it('imports connect-redis sess:<id> keys with their TTL and indexes their users', async () => {
     const nodeRedis = createClient({ url: redis().url });
