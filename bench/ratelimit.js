@@ -4,7 +4,9 @@
 // EVALSHA of opsctl's own script (no library code: the client-side ceiling), on one throwaway
 // redis-server, each peer with its own ioredis connection (no auto-pipelining). Scenarios:
 // allowed traffic over 10k keys and refused traffic on one hot key, at 1, 16 and 128 concurrent
-// callers; peers interleaved in every round (rotating order), medians of the rounds. Also prints
+// callers; peers interleaved in every round (rotating order), medians of the rounds; opsctl's
+// other algorithms are measured beside its fixed window (the ratios use the fixed window, the
+// algorithm rate-limiter-flexible implements). Also prints
 // `redis-benchmark` EVALSHA of the same script (the server's ceiling). Issue 6 targets: ≥1.3x
 // rate-limiter-flexible (default) at 16 and 128 callers on allowed traffic, ≥0.9x of the bare
 // EVALSHA, p99 no worse than the peer's, refused hot-key traffic at least as fast as
@@ -15,7 +17,7 @@ import { execFileSync } from 'node:child_process';
 import { Redis } from 'ioredis';
 import { RateLimiterRedis } from 'rate-limiter-flexible';
 import { createRateLimiter } from '../dist/index.js';
-import { RATELIMIT_SCRIPT, scriptCall } from '../dist/ratelimit/limiter.js';
+import { scriptCall } from '../dist/ratelimit/limiter.js';
 import { resolvePolicy } from '../dist/ratelimit/policy.js';
 import { startRedis } from '../dist/testing/index.js';
 import { option, median, log } from './lib.js';
@@ -43,19 +45,27 @@ const SCENARIOS = {
 
 function peers(scenario) {
   const { points, rate } = SCENARIOS[scenario];
-  const opsctl = createRateLimiter({ redis: connect(), policies: { api: { algorithm: 'fixed-window', rate } }, keyPrefix: `o${scenario}`, recordRefusals: false });
+  // The like-for-like peer of rate-limiter-flexible (a fixed window) is `opsctl`; the other
+  // algorithms are printed beside it.
+  const opsctlWith = (algorithm) => {
+    const limiter = createRateLimiter({ redis: connect(), policies: { api: { algorithm, rate } }, keyPrefix: `o${algorithm}${scenario}`, recordRefusals: false });
+    return (key) => limiter.consume('api', key);
+  };
   const rlfDefault = new RateLimiterRedis({ storeClient: connect(), points, duration: 3600, keyPrefix: `d${scenario}` });
   const rlfBlock = new RateLimiterRedis({ storeClient: connect(), points, duration: 3600, keyPrefix: `b${scenario}`, inMemoryBlockOnConsumed: points });
   const bare = connect();
   const policy = resolvePolicy('api', { algorithm: 'fixed-window', rate });
   const bareCall = (key) => {
     const call = scriptCall(`e${scenario}`, [policy], key, 1, { mode: 'consume', requestIdTtlMs: 60_000 });
-    return bare.evalsha(RATELIMIT_SCRIPT.sha, call.keys.length, ...call.keys, ...call.args);
+    return bare.evalsha(call.script.sha, call.keys.length, ...call.keys, ...call.args);
   };
   // rate-limiter-flexible rejects a refusal (the RateLimiterRes); both are decisions here.
   const rlf = (limiter) => (key) => limiter.consume(key).catch((res) => { if (res instanceof Error) throw res; return res; });
   return {
-    opsctl: (key) => opsctl.consume('api', key),
+    opsctl: opsctlWith('fixed-window'),
+    'opsctl sliding': opsctlWith('sliding-window'),
+    'opsctl token-bucket': opsctlWith('token-bucket'),
+    'opsctl gcra': opsctlWith('gcra'),
     'rlf default': rlf(rlfDefault),
     'rlf inMemoryBlock': rlf(rlfBlock),
     'bare EVALSHA': bareCall,
@@ -85,7 +95,6 @@ async function measure(decide, scenario, callers) {
 
 const results = [];
 try {
-  await connect().script('LOAD', RATELIMIT_SCRIPT.source);
   for (const scenario of Object.keys(SCENARIOS)) {
     const candidates = peers(scenario);
     const names = Object.keys(candidates);
@@ -110,7 +119,7 @@ try {
     const policy = resolvePolicy('api', { algorithm: 'fixed-window', rate: SCENARIOS.allowed.rate });
     const call = scriptCall('rb', [policy], 'user:__rand_int__', 1, { mode: 'consume', requestIdTtlMs: 60_000 });
     const out = execFileSync('redis-benchmark', ['-p', String(server.port), '-c', String(clients), '-n', '200000', '-r', String(KEYS), '-q',
-      'EVALSHA', RATELIMIT_SCRIPT.sha, String(call.keys.length), ...call.keys, ...call.args.map(String)], { encoding: 'utf8' });
+      'EVALSHA', call.script.sha, String(call.keys.length), ...call.keys, ...call.args.map(String)], { encoding: 'utf8' });
     return Number(/([\d.]+) requests per second/.exec(out)?.[1] ?? Number.NaN);
   };
   const ceiling = { 16: bench(16), 128: bench(128) };
@@ -120,11 +129,11 @@ try {
   } else {
     const fmt = (n) => Math.round(n).toLocaleString('en-US');
     console.log(`rate limiter, fixed window, ${rounds} interleaved rounds of ${roundMs} ms, medians (Node ${process.version})`);
-    console.log('scenario  callers  peer                ops/s      p50 ms  p99 ms');
+    console.log('scenario  callers  peer                  ops/s      p50 ms  p99 ms');
     for (const r of results) {
-      console.log(`${r.scenario.padEnd(8)}  ${String(r.callers).padStart(7)}  ${r.peer.padEnd(18)}  ${fmt(r.opsPerSec).padStart(9)}  ${r.p50.toFixed(3).padStart(6)}  ${r.p99.toFixed(3).padStart(6)}`);
+      console.log(`${r.scenario.padEnd(8)}  ${String(r.callers).padStart(7)}  ${r.peer.padEnd(20)}  ${fmt(r.opsPerSec).padStart(9)}  ${r.p50.toFixed(3).padStart(6)}  ${r.p99.toFixed(3).padStart(6)}`);
     }
-    console.log('\nratios (opsctl / peer, ops/s):');
+    console.log('\nratios (opsctl fixed window / peer, ops/s):');
     for (const scenario of Object.keys(SCENARIOS)) {
       for (const callers of CALLERS) {
         const of = (peer) => results.find((r) => r.scenario === scenario && r.callers === callers && r.peer === peer);

@@ -4,7 +4,7 @@ import type { RedisClient } from '../redis/connection.js';
 import { evalLuaScript } from '../redis/lua-script.js';
 import { PolicySet } from './decision.js';
 import { counterKey, parseCounterKey, refusalsKey } from './keys.js';
-import { parseScriptReply, RATELIMIT_SCRIPT, scriptCall } from './limiter.js';
+import { parseScriptReply, scriptCall } from './limiter.js';
 import { resolvePolicy, type RateLimitPolicyInput } from './policy.js';
 
 /**
@@ -140,7 +140,7 @@ export async function simulate(client: RedisClient, options: SimulationOptions):
     for (let i = 0; i < requests; i++) {
       const offset = (i * 1000) / options.ratePerSecond;
       const call = scriptCall(options.scratchPrefix, policies, key, options.cost, { mode: 'consume', requestIdTtlMs: 1000, now: start + offset });
-      const reply = parseScriptReply(await evalLuaScript(client, RATELIMIT_SCRIPT, call.keys, call.args), policies);
+      const reply = parseScriptReply(await evalLuaScript(client, call.script, call.keys, call.args), policies);
       const ok = reply.parts.every((part) => part.allowed);
       const second = Math.floor(offset / 1000);
       timeline[second] ??= { second, allowed: 0, refused: 0 };

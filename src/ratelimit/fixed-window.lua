@@ -1,5 +1,5 @@
--- Fixed window (state v1: a = window index, b = units counted in that window).
--- Returns allowed, remaining, reset ms, retry ms (-1: never), new state, TTL ms.
+-- Fixed window (state: window index, units counted in that window).
+-- Every algorithm returns allowed, remaining, reset ms, retry ms (-1: never), new state, TTL ms.
 local function fixed_window(state, now, limit, period, burst, cost)
   local window = math.floor(now / period)
   local count = 0
@@ -14,5 +14,5 @@ local function fixed_window(state, now, limit, period, burst, cost)
   else
     retry = reset
   end
-  return allowed, limit - count, reset, retry, { window, count, 0 }, reset
+  return allowed, limit - count, reset, retry, { window, count }, reset
 end

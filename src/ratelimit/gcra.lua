@@ -1,4 +1,4 @@
--- Generic cell rate algorithm (state v1: a = theoretical arrival time in ms). One unit every
+-- Generic cell rate algorithm (state: theoretical arrival time in ms). One unit every
 -- period/limit ms, up to `burst` units at once.
 local function gcra(state, now, limit, period, burst, cost)
   local interval = period / limit
@@ -15,5 +15,5 @@ local function gcra(state, now, limit, period, burst, cost)
   else
     retry = allow_at - now
   end
-  return allowed, math.floor((now + burst * interval - tat) / interval), tat - now, retry, { tat, 0, 0 }, tat - now
+  return allowed, math.floor((now + burst * interval - tat) / interval), tat - now, retry, { tat }, tat - now
 end

@@ -1,14 +1,25 @@
 /**
- * Key layout v1 (docs/ratelimit.md). Every key of one client key shares the hash tag
+ * Key layout v2 (docs/ratelimit.md). Every key of one client key shares the hash tag
  * `{<prefix>:<key>}`, so the counters of several policies and the request id sit in one Cluster
- * slot and one script call can check them all atomically.
+ * slot and one script call can check them all atomically. v2 keeps a counter's state in a string
+ * (v1: a hash); the scripts still read a v1 hash and rewrite it as v2.
  */
-export const KEY_LAYOUT_VERSION = 1;
+export const KEY_LAYOUT_VERSION = 2;
 export const DEFAULT_KEY_PREFIX = 'opsctl:rl';
 
 /** The hash holding `key`'s counter under `policy`. */
 export function counterKey(prefix: string, policy: string, key: string): string {
   return `{${prefix}:${key}}:${policy}`;
+}
+
+/**
+ * A counter's value in layout v2: the algorithm's state numbers separated by spaces, up to the
+ * first missing one. String(number) is the shortest exact form: tonumber() in the script reads
+ * back the same double.
+ */
+export function encodeCounterState(state: readonly (number | null | undefined)[]): string {
+  const end = state.findIndex((value) => value === null || value === undefined);
+  return (end < 0 ? state : state.slice(0, end)).map(String).join(' ');
 }
 
 /** Remembers the decision of one request id. */

@@ -7,14 +7,28 @@ import { reportedLimit } from './algorithms.js';
 import { beforeCost, combineDecisions, PolicySet } from './decision.js';
 import { counterKey, DEFAULT_KEY_PREFIX, refusalsKey, requestIdKey } from './keys.js';
 import { createMemoryRateLimiter } from './memory.js';
-import { ALGORITHMS, checkCost, type RateLimitPolicyInput, type ResolvedPolicy } from './policy.js';
+import { ALGORITHMS, checkCost, type Algorithm, type RateLimitPolicyInput, type ResolvedPolicy } from './policy.js';
 import { RefusalCache } from './refusal-cache.js';
 import type { ConsumeOptions, PolicyDecision, RateLimitDecision, RateLimiter, RateLimiterStats, StatusOptions } from './types.js';
 
-/** Script format v1: the four algorithm files, then the dispatcher that calls them. */
-export const RATELIMIT_SCRIPT: LuaScript = luaScript(
+const MAIN_SOURCE = loadLuaScript(import.meta.url, 'ratelimit').source;
+const luaFunction = (algorithm: Algorithm) => algorithm.replace('-', '_');
+const algorithmSource = (algorithm: Algorithm) => loadLuaScript(import.meta.url, algorithm).source;
+
+/**
+ * Script format v2: one script per algorithm (its step function and the main body, no dispatch
+ * by name), used for every call whose policies share one algorithm.
+ */
+export const RATELIMIT_SCRIPTS: Readonly<Record<Algorithm, LuaScript>> = Object.fromEntries(
+  ALGORITHMS.map((algorithm) => [
+    algorithm,
+    luaScript('ratelimit', [algorithmSource(algorithm), `local ALGORITHM, STEPS = ${luaFunction(algorithm)}, nil`, MAIN_SOURCE].join('\n')),
+  ]),
+) as Record<Algorithm, LuaScript>;
+/** The script for policies of several algorithms in one call: every step function, chosen by name. */
+export const RATELIMIT_MIXED_SCRIPT: LuaScript = luaScript(
   'ratelimit',
-  [...ALGORITHMS, 'ratelimit'].map((name) => loadLuaScript(import.meta.url, name).source).join('\n'),
+  [...ALGORITHMS.map(algorithmSource), `local ALGORITHM, STEPS = nil, { ${ALGORITHMS.map((a) => `['${a}'] = ${luaFunction(a)}`).join(', ')} }`, MAIN_SOURCE].join('\n'),
 );
 export const RECORD_REFUSAL_SCRIPT: LuaScript = loadLuaScript(import.meta.url, 'record-refusal');
 
@@ -42,16 +56,11 @@ export interface CreateRateLimiterOptions {
   fallbackMaxKeys?: number;
 }
 
-/** Script arguments that do not depend on the call: algorithm, limit, period, burst per policy. */
-function policyArgs(policy: ResolvedPolicy, cost: number): (string | number)[] {
-  return [policy.algorithm, policy.limit, policy.periodMs, policy.burst, cost];
-}
-
 /** Reads the script's reply (see ratelimit.lua). */
 export function parseScriptReply(reply: unknown, policies: ResolvedPolicy[]): { replayed: boolean; parts: PolicyDecision[] } {
   const values = reply as number[];
   const parts = policies.map((policy, i) => {
-    const at = 2 + i * 5;
+    const at = 1 + i * 4;
     return {
       policy: policy.name,
       algorithm: policy.algorithm,
@@ -59,28 +68,35 @@ export function parseScriptReply(reply: unknown, policies: ResolvedPolicy[]): { 
       remaining: values[at + 1] as number,
       limit: reportedLimit(policy.algorithm, policy.limit, policy.burst),
       windowMs: policy.periodMs,
-      resetMs: values[at + 3] as number,
-      retryAfterMs: values[at + 4] as number,
+      resetMs: values[at + 2] as number,
+      retryAfterMs: values[at + 3] as number,
     };
   });
   return { replayed: values[0] === 1, parts };
 }
 
-/** Builds the script call for `policies` on `key`: keys and arguments (also used by --explain and the CLI's simulate). */
+/**
+ * Builds the script call for `policies` on `key`: the script (per algorithm, or the mixed one),
+ * keys and arguments (also used by --explain and the CLI's simulate).
+ */
 export function scriptCall(
   prefix: string,
   policies: ResolvedPolicy[],
   key: string,
   cost: number,
   options: { mode: 'consume' | 'peek'; requestId?: string | undefined; requestIdTtlMs: number; now?: number | undefined },
-): { keys: string[]; args: (string | number)[] } {
-  const keys = [requestIdKey(prefix, key, options.requestId ?? '')];
-  const args: (string | number)[] = [options.mode, options.now ?? '', options.requestId ?? '', options.requestIdTtlMs];
+): { script: LuaScript; keys: string[]; args: (string | number)[] } {
+  const algorithm = policies[0]!.algorithm;
+  const mixed = policies.some((policy) => policy.algorithm !== algorithm);
+  const keys: string[] = [];
+  const args: (string | number)[] = [cost, options.mode, options.now ?? '', options.requestId === undefined ? '' : options.requestIdTtlMs];
   for (const policy of policies) {
     keys.push(counterKey(prefix, policy.name, key));
-    args.push(...policyArgs(policy, cost));
+    if (mixed) args.push(policy.algorithm);
+    args.push(policy.limit, policy.periodMs, policy.burst);
   }
-  return { keys, args };
+  if (options.requestId !== undefined) keys.push(requestIdKey(prefix, key, options.requestId));
+  return { script: mixed ? RATELIMIT_MIXED_SCRIPT : RATELIMIT_SCRIPTS[algorithm], keys, args };
 }
 
 /** How long a request id is remembered when the caller does not say. */
@@ -179,7 +195,7 @@ export function createRateLimiter(options: CreateRateLimiterOptions): RateLimite
     const call = scriptCall(prefix, policies, key, cost, { mode, requestId, requestIdTtlMs });
     let reply: unknown;
     try {
-      reply = await evalLuaScript(client, RATELIMIT_SCRIPT, call.keys, call.args);
+      reply = await evalLuaScript(client, call.script, call.keys, call.args);
     } catch (error) {
       return withoutRedis(client, names, policies, key, cost, mode, error);
     }

@@ -2,21 +2,22 @@ import { Cluster, type Redis } from 'ioredis';
 import { OpsError } from '../core/errors.js';
 import type { RedisClient } from '../redis/connection.js';
 import { ALGORITHM_STEPS } from './algorithms.js';
-import { counterKey, parseCounterKey } from './keys.js';
+import { counterKey, encodeCounterState, parseCounterKey } from './keys.js';
 import type { MemorySnapshot } from './memory.js';
 import type { ResolvedPolicy } from './policy.js';
 
 /**
  * Moves live counters to another Redis (or from the in-process limiter's snapshot, or from
  * rate-limiter-flexible's keys) with their remaining lifetimes, so nobody gets a fresh
- * allowance at cut-over. Copies are idempotent (RESTORE … REPLACE / HSET), so a run that stops
+ * allowance at cut-over. Copies are idempotent (RESTORE … REPLACE / SET), so a run that stops
  * can be resumed from its checkpoint or simply run again.
  */
 export type MigrationSource =
-  | { kind: 'redis'; client: RedisClient; keyPrefix: string }
+  /** Several clients: the nodes of a hash ring, each scanned in turn. */
+  | { kind: 'redis'; client: RedisClient | readonly RedisClient[]; keyPrefix: string }
   | { kind: 'snapshot'; snapshot: MemorySnapshot; keyPrefix: string }
   /** rate-limiter-flexible keys `<prefix>:<key>` (a count with a TTL), as counters of `policy`. */
-  | { kind: 'rate-limiter-flexible'; client: RedisClient; prefix: string; policy: ResolvedPolicy; keyPrefix: string };
+  | { kind: 'rate-limiter-flexible'; client: RedisClient | readonly RedisClient[]; prefix: string; policy: ResolvedPolicy; keyPrefix: string };
 
 /** Where a resumable run stands: the primary being scanned and its SCAN cursor. */
 export interface MigrationCheckpoint {
@@ -24,9 +25,16 @@ export interface MigrationCheckpoint {
   cursor: string;
 }
 
+/** A target spread over several independent primaries (a hash ring): each counter goes to its owner. */
+export interface RoutedTarget {
+  route(counterKey: string): RedisClient;
+  /** The server whose TIME converted counters are dated by (the nodes' clocks agree within ms). */
+  clock: RedisClient;
+}
+
 export interface MigrationOptions {
   from: MigrationSource;
-  to: RedisClient;
+  to: RedisClient | RoutedTarget;
   dryRun?: boolean;
   /** Start here (a previous run's last checkpoint). */
   resumeFrom?: MigrationCheckpoint | undefined;
@@ -42,8 +50,9 @@ export interface MigrationResult {
   skipped: number;
 }
 
-function primaries(client: RedisClient): Redis[] {
-  return client instanceof Cluster ? client.nodes('master') : [client];
+function primaries(client: RedisClient | readonly RedisClient[]): Redis[] {
+  if (Array.isArray(client)) return client.flatMap((one: RedisClient) => primaries(one));
+  return client instanceof Cluster ? client.nodes('master') : [client as Redis];
 }
 
 async function redisNow(client: RedisClient): Promise<number> {
@@ -51,12 +60,8 @@ async function redisNow(client: RedisClient): Promise<number> {
   return Number(seconds) * 1000 + Number(micros) / 1000;
 }
 
-const format = (value: number | null | undefined) => (value === null || value === undefined ? '' : String(value));
-
 async function writeState(to: RedisClient, key: string, state: readonly (number | null | undefined)[], ttlMs: number): Promise<void> {
-  // String(number) is the shortest exact form: read back by tonumber() it is the same double.
-  await to.hset(key, 'a', format(state[0]), 'b', format(state[1]), 'c', format(state[2] ?? 0));
-  await to.pexpire(key, Math.max(1, Math.ceil(ttlMs)));
+  await to.set(key, encodeCounterState(state), 'PX', Math.max(1, Math.ceil(ttlMs)));
 }
 
 /**
@@ -73,7 +78,9 @@ export function stateFromConsumed(policy: ResolvedPolicy, count: number, now: nu
 }
 
 export async function migrateCounters(options: MigrationOptions): Promise<MigrationResult> {
-  const { from, to } = options;
+  const { from } = options;
+  const to = options.to;
+  const target = 'route' in to ? (key: string) => to.route(key) : () => to;
   const dryRun = options.dryRun === true;
   const result: MigrationResult = { scanned: 0, copied: 0, skipped: 0 };
 
@@ -89,7 +96,8 @@ export async function migrateCounters(options: MigrationOptions): Promise<Migrat
         result.skipped += 1;
         continue;
       }
-      if (!dryRun) await writeState(to, counterKey(from.keyPrefix, counter.policy, counter.key), counter.state, counter.expiresAt - now);
+      const key = counterKey(from.keyPrefix, counter.policy, counter.key);
+      if (!dryRun) await writeState(target(key), key, counter.state, counter.expiresAt - now);
       result.copied += 1;
     }
     await options.onBatch?.({ node: 0, cursor: '0' }, result);
@@ -97,7 +105,7 @@ export async function migrateCounters(options: MigrationOptions): Promise<Migrat
   }
 
   const nodes = primaries(from.client);
-  const now = from.kind === 'rate-limiter-flexible' ? await redisNow(to) : 0;
+  const now = from.kind === 'rate-limiter-flexible' ? await redisNow('route' in to ? to.clock : to) : 0;
   const match = from.kind === 'redis' ? `{${from.keyPrefix}:*` : `${from.prefix}:*`;
   for (let node = options.resumeFrom?.node ?? 0; node < nodes.length; node++) {
     const source = nodes[node]!;
@@ -118,7 +126,7 @@ export async function migrateCounters(options: MigrationOptions): Promise<Migrat
             result.skipped += 1;
             continue;
           }
-          if (!dryRun) await to.restore(redisKey, ttl > 0 ? ttl : 0, dump, 'REPLACE');
+          if (!dryRun) await target(redisKey).restore(redisKey, ttl > 0 ? ttl : 0, dump, 'REPLACE');
         } else {
           const count = Number(await source.get(redisKey).catch(() => null));
           if (!Number.isFinite(count) || count <= 0) {
@@ -126,7 +134,8 @@ export async function migrateCounters(options: MigrationOptions): Promise<Migrat
             continue;
           }
           const converted = stateFromConsumed(from.policy, count, now);
-          if (!dryRun) await writeState(to, counterKey(from.keyPrefix, from.policy.name, redisKey.slice(from.prefix.length + 1)), converted.state, converted.ttl);
+          const key = counterKey(from.keyPrefix, from.policy.name, redisKey.slice(from.prefix.length + 1));
+          if (!dryRun) await writeState(target(key), key, converted.state, converted.ttl);
         }
         result.copied += 1;
       }

@@ -30,6 +30,65 @@ export interface ShardedRateLimiter extends RateLimiter {
   rebalance(shards: Record<string, RedisClient>): Promise<RebalanceResult>;
 }
 
+export interface MoveRingCountersOptions {
+  keyPrefix: string;
+  /** The shards as they are now (every one is scanned). */
+  shards: Record<string, RedisClient>;
+  /** The shards after the change, and their ring. */
+  next: Record<string, RedisClient>;
+  nextRing: HashRing;
+  /** Count what would move, copy nothing. */
+  dryRun?: boolean;
+  onProgress?: (progress: RebalanceResult & { shard: string }) => void;
+}
+
+/**
+ * Copies every counter whose owner changes under `nextRing` to its new owner (DUMP/RESTORE with
+ * its remaining TTL, so nobody gets a fresh allowance), then deletes it from the old one. Each
+ * key moves on its own and a moved key is no longer found on its old shard, so a run that stops
+ * is resumed by running it again.
+ */
+export async function moveRingCounters(options: MoveRingCountersOptions): Promise<RebalanceResult> {
+  const { keyPrefix, nextRing, next } = options;
+  let moved = 0;
+  let scanned = 0;
+  for (const [name, client] of Object.entries(options.shards)) {
+    let cursor = '0';
+    do {
+      const [nextCursor, keys] = await client.scan(cursor, 'MATCH', `{${keyPrefix}:*`, 'COUNT', 500);
+      cursor = nextCursor;
+      for (const redisKey of keys) {
+        const parsed = parseCounterKey(keyPrefix, redisKey);
+        if (parsed === undefined) continue;
+        scanned += 1;
+        const owner = nextRing.nodeFor(`{${keyPrefix}:${parsed.key}}`);
+        if (owner === name) continue;
+        if (options.dryRun === true) {
+          moved += 1;
+          continue;
+        }
+        const [dump, ttl] = await Promise.all([client.dumpBuffer(redisKey), client.pttl(redisKey)]);
+        // Gone meanwhile, or expiring now: nothing to carry over.
+        if (dump === null || ttl === -2) continue;
+        await next[owner]!.restore(redisKey, ttl > 0 ? ttl : 0, dump, 'REPLACE');
+        await client.del(redisKey);
+        moved += 1;
+      }
+      options.onProgress?.({ shard: name, moved, scanned });
+    } while (cursor !== '0');
+  }
+  return { moved, scanned };
+}
+
+/** Routes a counter key to the ring node owning its client key (for `migrateCounters` into a ring). */
+export function ringRoute(keyPrefix: string, ring: HashRing, shards: Record<string, RedisClient>): (counterKey: string) => RedisClient {
+  return (redisKey) => {
+    const parsed = parseCounterKey(keyPrefix, redisKey);
+    if (parsed === undefined) throw new OpsError('RATELIMIT_BAD_INPUT', `not a rate limit counter key: ${redisKey}`, { hint: `Counter keys look like {${keyPrefix}:<key>}:<policy>.` });
+    return shards[ring.nodeFor(`{${keyPrefix}:${parsed.key}}`)]!;
+  };
+}
+
 function limiterFor(options: CreateShardedRateLimiterOptions, client: RedisClient): RateLimiter {
   if (client instanceof Cluster) {
     throw new OpsError('RATELIMIT_BAD_INPUT', 'a shard of the hash ring is a Redis Cluster client', {
@@ -74,28 +133,7 @@ export function createShardedRateLimiter(options: CreateShardedRateLimiterOption
     },
     async rebalance(next) {
       const nextRing = createHashRing(Object.keys(next), { virtualNodes: options.virtualNodes });
-      let moved = 0;
-      let scanned = 0;
-      for (const [name, client] of Object.entries(shards)) {
-        let cursor = '0';
-        do {
-          const [nextCursor, keys] = await client.scan(cursor, 'MATCH', `{${prefix}:*`, 'COUNT', 500);
-          cursor = nextCursor;
-          for (const redisKey of keys) {
-            const parsed = parseCounterKey(prefix, redisKey);
-            if (parsed === undefined) continue;
-            scanned += 1;
-            const owner = nextRing.nodeFor(tagOf(parsed.key));
-            if (owner === name) continue;
-            const [dump, ttl] = await Promise.all([client.dumpBuffer(redisKey), client.pttl(redisKey)]);
-            // Gone meanwhile, or expiring now: nothing to carry over.
-            if (dump === null || ttl === -2) continue;
-            await next[owner]!.restore(redisKey, ttl > 0 ? ttl : 0, dump, 'REPLACE');
-            await client.del(redisKey);
-            moved += 1;
-          }
-        } while (cursor !== '0');
-      }
+      const { moved, scanned } = await moveRingCounters({ keyPrefix: prefix, shards, next, nextRing });
       shards = next;
       limiters = new Map(Object.entries(next).map(([shard, client]) => [shard, limiterFor(options, client)]));
       ring = nextRing;

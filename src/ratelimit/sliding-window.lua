@@ -1,6 +1,6 @@
--- Sliding window, weighted two-window counter (state v1: a = window index, b = units in that
--- window, c = units in the window before). The previous window counts in proportion to the
--- part of it still inside the sliding period.
+-- Sliding window, weighted two-window counter (state: window index, units in that
+-- window, units in the window before). The previous window counts in proportion to the part of
+-- it still inside the sliding period.
 local function sliding_window(state, now, limit, period, burst, cost)
   local window = math.floor(now / period)
   local current, previous = 0, 0

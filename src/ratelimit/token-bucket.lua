@@ -1,5 +1,5 @@
--- Token bucket (state v1: a = time of the last refill in ms, b = tokens then). Holds `burst`
--- tokens, refilled at limit/period per ms.
+-- Token bucket (state: time of the last refill in ms, tokens then). Holds `burst` tokens,
+-- refilled at limit/period per ms.
 local function token_bucket(state, now, limit, period, burst, cost)
   local rate = limit / period
   local tokens = burst
@@ -16,5 +16,5 @@ local function token_bucket(state, now, limit, period, burst, cost)
     retry = (cost - tokens) / rate
   end
   local reset = (burst - tokens) / rate
-  return allowed, math.floor(tokens), reset, retry, { now, tokens, 0 }, reset
+  return allowed, math.floor(tokens), reset, retry, { now, tokens }, reset
 end

@@ -2,7 +2,7 @@ import { execFile } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { Cluster, Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { RATELIMIT_SCRIPT, scriptCall } from '../../src/ratelimit/limiter.js';
+import { scriptCall } from '../../src/ratelimit/limiter.js';
 import { ALGORITHMS, resolvePolicy } from '../../src/ratelimit/policy.js';
 import { startRedisCluster, type RedisClusterTopology } from '../../src/testing/index.js';
 import { useRedis } from '../helpers/redis.js';
@@ -23,8 +23,8 @@ import { Redis, Cluster } from 'ioredis';
 const job = JSON.parse(process.argv[1]);
 const client = job.cluster ? new Cluster(job.cluster) : new Redis(job.url);
 const run = async (c) => {
-  try { return await client.evalsha(job.sha, c.keys.length, ...c.keys, ...c.args); }
-  catch (e) { if (!String(e.message).startsWith('NOSCRIPT')) throw e; return client.eval(job.source, c.keys.length, ...c.keys, ...c.args); }
+  try { return await client.evalsha(c.script.sha, c.keys.length, ...c.keys, ...c.args); }
+  catch (e) { if (!String(e.message).startsWith('NOSCRIPT')) throw e; return client.eval(c.script.source, c.keys.length, ...c.keys, ...c.args); }
 };
 await new Promise((r) => setTimeout(r, Math.max(0, job.startAt - Date.now())));
 const allowed = {};
@@ -53,7 +53,7 @@ async function runProcesses(target: { url?: string; cluster?: { host: string; po
       return [algorithm, scriptCall(keyPrefix, [policy], 'hot', 1, { mode: 'consume', requestIdTtlMs: 60_000 })];
     }),
   );
-  const job = { ...target, sha: RATELIMIT_SCRIPT.sha, source: RATELIMIT_SCRIPT.source, calls, count: CALLS_PER_PROCESS, startAt: Date.now() + 700 };
+  const job = { ...target, calls, count: CALLS_PER_PROCESS, startAt: Date.now() + 700 };
   const running = Promise.all(Array.from({ length: PROCESSES }, () => worker(job)));
   if (onStart !== undefined) {
     await new Promise((resolve) => setTimeout(resolve, job.startAt - Date.now()));

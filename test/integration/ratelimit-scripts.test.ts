@@ -3,7 +3,7 @@ import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { evalLuaScript } from '../../src/redis/lua-script.js';
 import { MemoryCounters } from '../../src/ratelimit/memory.js';
-import { createRateLimiter, parseScriptReply, RATELIMIT_SCRIPT, scriptCall } from '../../src/ratelimit/limiter.js';
+import { createRateLimiter, parseScriptReply, scriptCall } from '../../src/ratelimit/limiter.js';
 import { ALGORITHMS, resolvePolicy, type Algorithm, type ResolvedPolicy } from '../../src/ratelimit/policy.js';
 import { rejection } from '../helpers/assertions.js';
 import { useRedis } from '../helpers/redis.js';
@@ -25,7 +25,7 @@ afterAll(() => client.disconnect());
  */
 async function scriptDecide(policies: ResolvedPolicy[], key: string, cost: number, now: number, mode: 'consume' | 'peek') {
   const call = scriptCall('t', policies, key, cost, { mode, requestIdTtlMs: 60_000, now });
-  return parseScriptReply(await evalLuaScript(client, RATELIMIT_SCRIPT, call.keys, call.args), policies).parts;
+  return parseScriptReply(await evalLuaScript(client, call.script, call.keys, call.args), policies).parts;
 }
 
 const arrival = fc.record({
@@ -101,16 +101,35 @@ describe('rate limit scripts: edges', () => {
     expect((await scriptDecide([fixed], key, 1, now + 2, 'peek'))[0]).toMatchObject({ allowed: true, remaining: 1 });
   });
 
-  it('the library reads time from Redis TIME and writes the v1 layout with a TTL', async () => {
+  it('the library reads time from Redis TIME and writes the v2 layout (a string) with a TTL', async () => {
     const limiter = createRateLimiter({ redis: client, policies: { api: { algorithm: 'gcra', rate: '10/1s', burst: 5 } }, keyPrefix: 'lay' });
     const decision = await limiter.consume('api', 'user:1', { cost: 2 });
     expect(decision).toMatchObject({ allowed: true, remaining: 3, limit: 5, policy: 'api', source: 'redis' });
-    const tat = Number(await client.hget('{lay:user:1}:api', 'a'));
+    expect(await client.type('{lay:user:1}:api')).toBe('string');
+    const tat = Number(await client.get('{lay:user:1}:api'));
     const [seconds] = await client.time();
     expect(Math.abs(tat - Number(seconds) * 1000)).toBeLessThan(5000);
     const ttl = await client.pttl('{lay:user:1}:api');
     expect(ttl).toBeGreaterThan(0);
     expect(ttl).toBeLessThanOrEqual(200);
+  });
+
+  it('reads a layout v1 counter (a hash) and rewrites it as v2: an upgrade resets nobody', async () => {
+    const policies = { api: { algorithm: 'fixed-window' as const, rate: '5/1h' }, burst: { algorithm: 'token-bucket' as const, rate: '5/1h' } };
+    const limiter = createRateLimiter({ redis: client, policies, keyPrefix: 'v1' });
+    const [seconds] = await client.time();
+    const now = Number(seconds) * 1000;
+    // What a v1 limiter left after 4 units under each policy.
+    await client.hset('{v1:user:1}:api', 'a', String(Math.floor(now / 3_600_000)), 'b', '4', 'c', '0');
+    await client.hset('{v1:user:1}:burst', 'a', String(now), 'b', '1', 'c', '0');
+    await client.pexpire('{v1:user:1}:api', 60_000);
+    await client.pexpire('{v1:user:1}:burst', 60_000);
+    expect(await limiter.status(['api', 'burst'], 'user:1')).toMatchObject({ allowed: true, remaining: 1 });
+    expect(await client.type('{v1:user:1}:api')).toBe('hash');
+    expect(await limiter.consume(['api', 'burst'], 'user:1')).toMatchObject({ allowed: true, remaining: 0 });
+    expect(await client.type('{v1:user:1}:api')).toBe('string');
+    expect(await client.type('{v1:user:1}:burst')).toBe('string');
+    expect(await limiter.consume('api', 'user:1')).toMatchObject({ allowed: false });
   });
 
   it('rejects zero, negative and fractional costs clearly, before any Redis call', async () => {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { createHashRing } from '../../src/ratelimit/ring.js';
+import { createHashRing, ringMoves, ringShares } from '../../src/ratelimit/ring.js';
 
 const KEYS = Array.from({ length: 20_000 }, (_, i) => `{opsctl:rl:user:${i}}`);
 
@@ -40,5 +40,25 @@ describe('consistent-hash ring', () => {
     const two = createHashRing(['z', 'x', 'y']);
     expect(KEYS.slice(0, 500).every((key) => one.nodeFor(key) === two.nodeFor(key))).toBe(true);
     expect(() => createHashRing([])).toThrow(/at least one node/);
+  });
+});
+
+describe('ring shares and planned moves (hash space, exact)', () => {
+  it('shares sum to 1 and follow the keys; a plan for adding a node matches the keys that move', () => {
+    const before = createHashRing(['a', 'b', 'c', 'd']);
+    const after = createHashRing(['a', 'b', 'c', 'd', 'e']);
+    const shares = ringShares(before);
+    expect(Object.values(shares).reduce((sum, share) => sum + share, 0)).toBeCloseTo(1, 9);
+    for (const node of before.nodes) {
+      const held = KEYS.filter((key) => before.nodeFor(key) === node).length / KEYS.length;
+      expect(Math.abs(held - shares[node]!)).toBeLessThan(0.02);
+    }
+    const moves = ringMoves(before, after);
+    expect(moves.every((move) => move.to === 'e')).toBe(true);
+    const movedShare = moves.reduce((sum, move) => sum + move.share, 0);
+    expect(movedShare).toBeCloseTo(ringShares(after).e!, 9);
+    const movedKeys = KEYS.filter((key) => before.nodeFor(key) !== after.nodeFor(key)).length / KEYS.length;
+    expect(Math.abs(movedKeys - movedShare)).toBeLessThan(0.02);
+    expect(ringMoves(before, before)).toEqual([]);
   });
 });

@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { configSchema } from '../../src/config/schema.js';
 import type { Clock } from '../../src/core/clock.js';
 import { rateLimitHeaders, rateLimitMiddleware } from '../../src/ratelimit/headers.js';
-import { counterKey, parseCounterKey } from '../../src/ratelimit/keys.js';
+import { counterKey, encodeCounterState, parseCounterKey } from '../../src/ratelimit/keys.js';
 import { createMemoryRateLimiter } from '../../src/ratelimit/memory.js';
 import { parseRate } from '../../src/core/parse.js';
 import { resolvePolicy } from '../../src/ratelimit/policy.js';
@@ -45,7 +45,9 @@ describe('policies', () => {
     expect(paths).toEqual(expect.arrayContaining(['profiles.dev.ratelimit.policies.api.algorithm', 'profiles.dev.ratelimit.policies.api.rate']));
   });
 
-  it('key layout v1: one hash tag per client key; counter keys parse back', () => {
+  it('key layout v2: one hash tag per client key; counter keys parse back; state strings', () => {
+    expect(encodeCounterState([1_795_000_000_000.123, 0.1, 0])).toBe('1795000000000.123 0.1 0');
+    expect(encodeCounterState([1_795_000_000_000.5, null, null])).toBe('1795000000000.5');
     expect(counterKey('opsctl:rl', 'api', 'user:1')).toBe('{opsctl:rl:user:1}:api');
     expect(parseCounterKey('opsctl:rl', '{opsctl:rl:user:1}:api')).toEqual({ key: 'user:1', policy: 'api' });
     expect(parseCounterKey('opsctl:rl', '{opsctl:rl:user:1}:req:abc')).toBeUndefined();

@@ -1,8 +1,10 @@
 import { InvalidArgumentError, type Command } from 'commander';
 import { OpsError } from '../../core/errors.js';
+import { ExitCode } from '../../core/exit-codes.js';
 import { formatDuration, parseDuration } from '../../core/parse.js';
 import type { RateLimitConfig } from '../../config/schema.js';
 import type { RateLimitDecision } from '../../ratelimit/types.js';
+import type { RedisClient } from '../../redis/connection.js';
 import type { CommandContext } from '../context.js';
 import { withExamples, withExplain, type ActionFactory } from '../command-kit.js';
 import { positiveDuration, positiveInt } from '../option-values.js';
@@ -77,6 +79,28 @@ See docs/ratelimit.md.`,
     ['opsctl ratelimit simulate api --rate 50/s --duration 30s', 'opsctl ratelimit simulate second,day --rate 5/s --duration 2m --json'],
   );
 
+  const ring = command.command('ring').description('The consistent-hash ring of `ratelimit.ring` (several independent primaries)');
+  withExamples(
+    ring.command('status').description('Each node: reachability, share of the hash space, counters held; exit 4 if one is unreachable')
+      .action(action(async (ctx) => ringStatusCommand(ctx))),
+    ['opsctl ratelimit ring status', 'opsctl ratelimit ring status --json'],
+  );
+  withExamples(
+    ring.command('plan').description('What adding or removing a node would move (share of the hash space and counters), changing nothing')
+      .option('--add <name=url>', 'a node to add, e.g. c=redis://10.0.0.3:6379')
+      .option('--remove <name>', 'a node to remove')
+      .action(action(async (ctx, opts: RingChangeFlags) => ringMoveCommand(ctx, opts, true))),
+    ['opsctl ratelimit ring plan --add c=redis://10.0.0.3:6379', 'opsctl ratelimit ring plan --remove b --json'],
+  );
+  withExamples(
+    ring.command('rebalance').description('Move the counters of moved keys to their new owner (TTL kept); then put the new nodes in the profile')
+      .option('--add <name=url>', 'a node to add')
+      .option('--remove <name>', 'a node to remove')
+      .option('--dry-run', 'count what would move and move nothing')
+      .action(action(async (ctx, opts: RingChangeFlags & { dryRun?: boolean }) => ringMoveCommand(ctx, opts, opts.dryRun === true))),
+    ['opsctl ratelimit ring rebalance --add c=redis://10.0.0.3:6379 --yes', 'opsctl ratelimit ring rebalance --remove b --dry-run'],
+  );
+
   withExamples(
     command.command('migrate').description('Copy live counters (with their TTLs) to the profile\'s Redis or --to: from a snapshot, another Redis, or rate-limiter-flexible')
       .requiredOption('--from <source>', 'a memory snapshot (.json), a profile name, or a redis:// URL')
@@ -124,10 +148,117 @@ async function rateLimitConfig(ctx: CommandContext): Promise<RateLimitConfig> {
 
 async function openLimiter(ctx: CommandContext) {
   const config = await rateLimitConfig(ctx);
-  const [{ createRateLimiter }, redis] = await Promise.all([import('../../ratelimit/limiter.js'), ctx.redis()]);
   // An operator's command goes to Redis every time: no local refusal cache, no refusal samples.
-  const limiter = createRateLimiter({ redis, policies: config.policies, keyPrefix: config.keyPrefix, refusalCacheSize: 0, recordRefusals: false });
-  return { config, redis, limiter };
+  const common = { policies: config.policies, keyPrefix: config.keyPrefix, refusalCacheSize: 0, recordRefusals: false };
+  if (config.ring !== undefined) {
+    const { createShardedRateLimiter } = await import('../../ratelimit/sharded.js');
+    const shards = await ringClients(ctx, config.ring.nodes);
+    return { config, limiter: createShardedRateLimiter({ ...common, shards, virtualNodes: config.ring.virtualNodes }) };
+  }
+  const [{ createRateLimiter }, redis] = await Promise.all([import('../../ratelimit/limiter.js'), ctx.redis()]);
+  return { config, redis, limiter: createRateLimiter({ ...common, redis }) };
+}
+
+async function ringClients(ctx: CommandContext, nodes: Record<string, string>) {
+  const entries = await Promise.all(Object.entries(nodes).map(async ([name, url]) => [name, await redisEndpoint(ctx, url, `ratelimit.ring.nodes.${name}`)] as const));
+  return Object.fromEntries(entries);
+}
+
+async function ringConfig(ctx: CommandContext) {
+  const config = await rateLimitConfig(ctx);
+  if (config.ring === undefined) {
+    throw new OpsError('CONFIG_INVALID', 'this profile has no `ratelimit.ring`', { hint: 'Add ratelimit.ring.nodes: { a: "redis://…", b: "redis://…" } (docs/ratelimit.md).' });
+  }
+  return { config, ring: config.ring };
+}
+
+/** Counters on one node (SCAN of the prefix). */
+async function countCounters(client: RedisClient, keyPrefix: string): Promise<number> {
+  const { parseCounterKey } = await import('../../ratelimit/keys.js');
+  let count = 0;
+  let cursor = '0';
+  do {
+    const [next, keys] = await client.scan(cursor, 'MATCH', `{${keyPrefix}:*`, 'COUNT', 1000);
+    cursor = next;
+    count += keys.filter((key) => parseCounterKey(keyPrefix, key) !== undefined).length;
+  } while (cursor !== '0');
+  return count;
+}
+
+const percent = (share: number) => `${(share * 100).toFixed(1)}%`;
+
+async function ringStatusCommand(ctx: CommandContext): Promise<void> {
+  const { config, ring } = await ringConfig(ctx);
+  const { createHashRing, ringShares } = await import('../../ratelimit/ring.js');
+  const shares = ringShares(createHashRing(Object.keys(ring.nodes), { virtualNodes: ring.virtualNodes }));
+  const rows = await Promise.all(
+    Object.entries(ring.nodes).map(async ([name, url]) => {
+      // One unreachable node is reported in its row, not as the command's failure.
+      const counters = await redisEndpoint(ctx, url, `ratelimit.ring.nodes.${name}`)
+        .then((client) => countCounters(client, config.keyPrefix))
+        .catch((error: unknown) => (error as Error).message);
+      const reachable = typeof counters === 'number';
+      return { node: name, url, reachable, share: Number(shares[name]!.toFixed(4)), counters: reachable ? counters : null, error: reachable ? undefined : counters };
+    }),
+  );
+  const shown: Record<string, unknown>[] = ctx.out.machineReadable ? rows : rows.map((row) => ({ ...row, share: percent(row.share), counters: row.counters ?? '-', error: row.error ?? '' }));
+  ctx.out.list(shown, [
+    { key: 'node' },
+    { key: 'url' },
+    { key: 'reachable' },
+    { key: 'share' },
+    { key: 'counters' },
+    { key: 'error' },
+  ]);
+  if (rows.some((row) => !row.reachable)) ctx.exitCode = ExitCode.Unreachable;
+}
+
+interface RingChangeFlags {
+  add?: string;
+  remove?: string;
+}
+
+async function ringMoveCommand(ctx: CommandContext, opts: RingChangeFlags, dryRun: boolean): Promise<void> {
+  const { config, ring } = await ringConfig(ctx);
+  if ((opts.add === undefined) === (opts.remove === undefined)) {
+    throw new OpsError('USAGE', 'give either --add <name=url> or --remove <name>', { hint: 'e.g. `--add c=redis://10.0.0.3:6379` or `--remove b`.' });
+  }
+  const nextNodes = { ...ring.nodes };
+  if (opts.add !== undefined) {
+    const match = /^([A-Za-z0-9_.-]+)=(rediss?:\/\/\S+)$/.exec(opts.add);
+    if (match === null) throw new OpsError('USAGE', `--add ${opts.add}: expected <name>=<redis url>`, { hint: 'e.g. `--add c=redis://10.0.0.3:6379`.' });
+    if (match[1]! in nextNodes) throw new OpsError('USAGE', `--add: the ring already has a node "${match[1]}"`, { hint: `Nodes: ${Object.keys(nextNodes).join(', ')}.` });
+    nextNodes[match[1]!] = match[2]!;
+  } else {
+    if (!(opts.remove! in nextNodes)) throw new OpsError('USAGE', `--remove: the ring has no node "${opts.remove}"`, { hint: `Nodes: ${Object.keys(nextNodes).join(', ')}.` });
+    if (Object.keys(nextNodes).length === 1) throw new OpsError('USAGE', 'cannot remove the last node of the ring', { hint: 'Migrate the counters elsewhere with `ratelimit migrate`.' });
+    delete nextNodes[opts.remove!];
+  }
+  const [{ createHashRing, ringMoves }, { moveRingCounters }] = await Promise.all([import('../../ratelimit/ring.js'), import('../../ratelimit/sharded.js')]);
+  const before = createHashRing(Object.keys(ring.nodes), { virtualNodes: ring.virtualNodes });
+  const nextRing = createHashRing(Object.keys(nextNodes), { virtualNodes: ring.virtualNodes });
+  const moves = ringMoves(before, nextRing);
+  const clients = await ringClients(ctx, { ...ring.nodes, ...nextNodes });
+  const shards = Object.fromEntries(Object.keys(ring.nodes).map((name) => [name, clients[name]!]));
+  const next = Object.fromEntries(Object.keys(nextNodes).map((name) => [name, clients[name]!]));
+  if (!dryRun) {
+    await ctx.confirm(`Move the rate limit counters of ${percent(moves.reduce((sum, move) => sum + move.share, 0))} of the hash space?`, {
+      impact: 'moved counters are deleted from their old node; routers still on the old ring miss them until redeployed',
+      onProfile: true,
+    });
+  }
+  const task = ctx.progress.start(dryRun ? 'counting counters that would move' : 'moving counters');
+  const result = await moveRingCounters({ keyPrefix: config.keyPrefix, shards, next, nextRing, dryRun, onProgress: (progress) => task.update(progress.moved) });
+  task.finish();
+  const movedShare = moves.reduce((sum, move) => sum + move.share, 0);
+  const value = { dryRun, nodes: nextNodes, movedShare: Number(movedShare.toFixed(4)), moves: moves.map((move) => ({ ...move, share: Number(move.share.toFixed(4)) })), counters: result };
+  ctx.out.object(value, (v) =>
+    [
+      `${v.dryRun ? 'would move' : 'moved'} ${percent(v.movedShare)} of the hash space: ${v.counters.moved} of ${v.counters.scanned} counter(s)`,
+      ...v.moves.map((move) => `  ${move.from} -> ${move.to}  ${percent(move.share)}`),
+      ...(v.dryRun ? [] : [`now set ratelimit.ring.nodes to ${JSON.stringify(v.nodes)} in the profile`]),
+    ].join('\n') + '\n',
+  );
 }
 
 function describeDecision(decision: RateLimitDecision): string {
@@ -184,7 +315,9 @@ async function resetCommand(ctx: CommandContext, policy: string, key: string | u
   if ((key === undefined) === (opts.pattern === undefined)) {
     throw new OpsError('USAGE', 'give either a key or --pattern', { hint: "e.g. `opsctl ratelimit reset api user:42` or `--pattern 'user:*'`" });
   }
-  const { config, redis } = await openLimiter(ctx);
+  const config = await rateLimitConfig(ctx);
+  // On a ring the key may sit on any node (its owner, or an old owner before a rebalance): look on all.
+  const clients = config.ring === undefined ? [await ctx.redis()] : Object.values(await ringClients(ctx, config.ring.nodes));
   const admin = await import('../../ratelimit/admin.js');
   const names = policy === '*' ? undefined : policyList(policy);
   for (const name of names ?? []) {
@@ -194,7 +327,10 @@ async function resetCommand(ctx: CommandContext, policy: string, key: string | u
   }
   // A key is matched literally: glob characters in it are escaped.
   const pattern = opts.pattern ?? key!.replace(/[*?[\]\\]/g, '\\$&');
-  const found = (await admin.findCounters(redis, config.keyPrefix, pattern)).filter((row) => names === undefined || names.includes(row.policy));
+  const perClient = await Promise.all(
+    clients.map(async (client) => (await admin.findCounters(client, config.keyPrefix, pattern)).filter((row) => names === undefined || names.includes(row.policy))),
+  );
+  const found = perClient.flat();
   const dryRun = opts.dryRun === true;
   if (!dryRun && found.length > 0) {
     await ctx.confirm(`Reset ${found.length} rate limit counter${found.length === 1 ? '' : 's'}?`, {
@@ -202,7 +338,8 @@ async function resetCommand(ctx: CommandContext, policy: string, key: string | u
       onProfile: true,
     });
   }
-  const deleted = dryRun ? 0 : await admin.deleteCounters(redis, found.map((row) => row.redisKey));
+  let deleted = 0;
+  if (!dryRun) for (const [i, client] of clients.entries()) deleted += await admin.deleteCounters(client, perClient[i]!.map((row) => row.redisKey));
   const result = { dryRun, matched: found.length, deleted, counters: found.map(({ key: k, policy: p }) => ({ key: k, policy: p })) };
   ctx.out.object(result, (value) =>
     [`${dryRun ? 'would reset' : 'reset'} ${value.dryRun ? value.matched : value.deleted} counter(s)`, ...value.counters.map((c) => `  ${c.policy}  ${c.key}`)].join('\n') + '\n',
@@ -282,6 +419,27 @@ async function redisEndpoint(ctx: CommandContext, spec: string, flag: string) {
   return manager.shared();
 }
 
+/** The rate limit section of a profile named by --from/--to, when it spreads counters over a ring. */
+async function profileRing(ctx: CommandContext, spec: string) {
+  if (/^rediss?:\/\//.test(spec) || spec.endsWith('.json')) return undefined;
+  return (await ctx.config()).config.profiles[spec]?.ratelimit?.ring;
+}
+
+/** --from: a ring profile reads every node of its ring; otherwise one Redis (or Cluster). */
+async function counterSource(ctx: CommandContext, spec: string) {
+  const ring = await profileRing(ctx, spec);
+  return ring === undefined ? redisEndpoint(ctx, spec, '--from') : Object.values(await ringClients(ctx, ring.nodes));
+}
+
+/** --to (default: this profile): a ring profile gets each counter on the node owning its key. */
+async function counterTarget(ctx: CommandContext, spec: string | undefined, config: RateLimitConfig) {
+  const ring = spec === undefined ? config.ring : await profileRing(ctx, spec);
+  if (ring === undefined) return spec === undefined ? ctx.redis() : redisEndpoint(ctx, spec, '--to');
+  const [{ createHashRing }, { ringRoute }, shards] = await Promise.all([import('../../ratelimit/ring.js'), import('../../ratelimit/sharded.js'), ringClients(ctx, ring.nodes)]);
+  const route = ringRoute(config.keyPrefix, createHashRing(Object.keys(ring.nodes), { virtualNodes: ring.virtualNodes }), shards);
+  return { route, clock: Object.values(shards)[0]! };
+}
+
 async function migrateCommand(ctx: CommandContext, opts: MigrateFlags): Promise<void> {
   const config = await rateLimitConfig(ctx);
   const [{ migrateCounters }, { resolvePolicy }, fs] = await Promise.all([
@@ -308,11 +466,11 @@ async function migrateCommand(ctx: CommandContext, opts: MigrateFlags): Promise<
   } else if (opts.rlfPrefix !== undefined) {
     const input = config.policies[opts.policy!];
     if (input === undefined) throw new OpsError('RATELIMIT_UNKNOWN_POLICY', `no rate limit policy "${opts.policy}"`, { hint: `Configured policies: ${Object.keys(config.policies).join(', ')}.` });
-    from = { kind: 'rate-limiter-flexible', client: await redisEndpoint(ctx, opts.from, '--from'), prefix: opts.rlfPrefix, policy: resolvePolicy(opts.policy!, input), keyPrefix: config.keyPrefix };
+    from = { kind: 'rate-limiter-flexible', client: await counterSource(ctx, opts.from), prefix: opts.rlfPrefix, policy: resolvePolicy(opts.policy!, input), keyPrefix: config.keyPrefix };
   } else {
-    from = { kind: 'redis', client: await redisEndpoint(ctx, opts.from, '--from'), keyPrefix: config.keyPrefix };
+    from = { kind: 'redis', client: await counterSource(ctx, opts.from), keyPrefix: config.keyPrefix };
   }
-  const to = opts.to === undefined ? await ctx.redis() : await redisEndpoint(ctx, opts.to, '--to');
+  const to = await counterTarget(ctx, opts.to, config);
   const dryRun = opts.dryRun === true;
   const checkpointFile = opts.checkpoint === undefined ? undefined : resolve(ctx.cwd, opts.checkpoint);
   const resumeFrom = checkpointFile === undefined ? undefined : await fs.readFile(checkpointFile, 'utf8').then((text) => JSON.parse(text), () => undefined);
