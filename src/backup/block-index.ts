@@ -1,17 +1,22 @@
-import { hash } from 'node:crypto';
+import { createHash, hash } from 'node:crypto';
 import { z } from 'zod';
 import { OpsError } from '../core/errors.js';
 
 /**
- * The file and block index of a physical backup, format version 1 (docs/backup-repository.md,
- * "Physical backups"). Every file is cut into page-aligned blocks of BLOCK_SIZE bytes (the last
+ * The file and block index of a physical backup, format version 1, or 2 when the cluster has
+ * tablespaces (docs/backup-repository.md, "Physical backups"). Every file is cut into page-aligned blocks of BLOCK_SIZE bytes (the last
  * one may be shorter); each block has a SHA-256. Where a file's bytes live is a list of extents:
  * runs of the file stored contiguously in one backup's pack. A full backup's extents all point
  * at its own pack; a diff/incr backup's unchanged blocks point at the pack of the backup that
  * stored them, so restoring never walks a chain.
  */
 export const BLOCK_INDEX_FORMAT = 'opsctl-block-index';
-export const BLOCK_INDEX_VERSION = 1;
+/** The newest version this code reads; version 1 is written unless tablespaces need 2. */
+export const BLOCK_INDEX_VERSION = 2;
+/** Version 2 adds `tablespaces` (files under pg_tblspc/<oid>/ live at their location). */
+export function blockIndexVersion(index: Pick<BlockIndex, 'tablespaces'>): 1 | 2 {
+  return index.tablespaces === undefined || index.tablespaces.length === 0 ? 1 : 2;
+}
 /** PostgreSQL's page size: a changed row dirties whole 8 KiB pages. */
 export const BLOCK_SIZE = 8192;
 const HASH_BYTES = 32;
@@ -35,13 +40,18 @@ export type FileEntry = z.infer<typeof fileEntrySchema>;
 
 export const blockIndexSchema = z.object({
   format: z.literal(BLOCK_INDEX_FORMAT),
-  version: z.literal(BLOCK_INDEX_VERSION),
+  version: z.union([z.literal(1), z.literal(2)]),
   blockSize: z.number(),
   /** Backup ids extents refer to; the first is the backup itself. */
   backups: z.array(z.string()).min(1),
   /** Directories to create (relative, parents first), empty ones included (pg_wal, pg_stat…). */
   dirs: z.array(z.object({ path: z.string(), mode: z.number() })),
   files: z.array(fileEntrySchema),
+  /**
+   * Tablespaces (version 2): the symlink pg_tblspc/<oid> pointed at `location`; their files are
+   * indexed under pg_tblspc/<oid>/ (only this server version's PG_<major>_<catalog> directory).
+   */
+  tablespaces: z.array(z.object({ oid: z.string(), location: z.string() })).optional(),
 });
 export type BlockIndex = z.infer<typeof blockIndexSchema>;
 
@@ -137,6 +147,24 @@ export class ExtentBuilder {
     }
     this.extents.push([index, offset, length, at]);
   }
+}
+
+/**
+ * The content hash of a pack (format opsctl-pack-v2): the SHA-256 of the SHA-256s of its blocks,
+ * in pack order — its runs in the index cut into blocks (a file's last block may be shorter).
+ * The block hashes already cover every byte, so the backup makes no second pass over the bytes
+ * for it; `verify --deep` checks the blocks against the index and this against the index.
+ */
+export function packContentHash(index: BlockIndex, backup = 0): string {
+  const digest = createHash('sha256');
+  const hashes = new Map<FileEntry, Buffer>();
+  for (const segment of segmentsIn(index, backup)) {
+    let fileHashes = hashes.get(segment.file);
+    if (fileHashes === undefined) hashes.set(segment.file, (fileHashes = Buffer.from(segment.file.blocks, 'base64')));
+    const first = segment.offset / BLOCK_SIZE;
+    digest.update(fileHashes.subarray(first * HASH_BYTES, (first + blockCount(segment.length)) * HASH_BYTES));
+  }
+  return digest.digest('hex');
 }
 
 /** One contiguous run of a pack that a restore or a check reads, with the file it belongs to. */

@@ -60,15 +60,21 @@ export async function copyFromBasebackup(options: BasebackupOptions): Promise<Wa
   const ranges = (JSON.parse(manifest) as { 'WAL-Ranges'?: { Timeline: number; 'Start-LSN': string; 'End-LSN': string }[] })['WAL-Ranges'];
   const last = ranges?.at(-1);
   if (start === null || last === undefined) throw new OpsError('TOOL_FAILED', 'pg_basebackup: cannot read the WAL range from backup_label and backup_manifest');
-  // The stop LSN lies in the segment holding its previous byte (as pg_walfile_name counts).
-  const stopSegno = (lsnValue(last['End-LSN']) - 1n) / BigInt(options.segmentSize);
   return {
     timeline: last.Timeline,
     startLsn: start[1]!,
     stopLsn: last['End-LSN'],
     walStart: start[2]!,
-    walStop: segmentName(last.Timeline, stopSegno, options.segmentSize),
+    walStop: stopSegmentName(last.Timeline, last['End-LSN'], options.segmentSize),
   };
+}
+
+/**
+ * The WAL segment a backup's stop LSN lies in: the one holding its previous byte, as
+ * pg_walfile_name counts (which a standby cannot call during recovery).
+ */
+export function stopSegmentName(timeline: number, lsn: string, segmentSize: number): string {
+  return segmentName(timeline, (lsnValue(lsn) - 1n) / BigInt(segmentSize), segmentSize);
 }
 
 function lsnValue(lsn: string): bigint {

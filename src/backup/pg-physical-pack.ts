@@ -1,11 +1,12 @@
+import { createHash, type Hash } from 'node:crypto';
 import { once } from 'node:events';
-import { PassThrough, type Readable } from 'node:stream';
+import { PassThrough, type Readable, type Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { OpsError } from '../core/errors.js';
 import { createAgeDecryptStream, createAgeEncryptStream } from './age.js';
 import { codecFor, type Codec } from './compression.js';
 import type { Repository } from './repository.js';
-import { Coalesce, HashTap, settleAll } from './streams.js';
+import { HashTap, settleAll } from './streams.js';
 import type { KeyEntry, ObjectRecord } from './types.js';
 
 /** The storage-level facts of one object, as the manifest records them. */
@@ -14,19 +15,27 @@ export type StoredObject = Pick<
   'path' | 'compression' | 'compressionLevel' | 'encryption' | 'keyId' | 'sizeStored' | 'sizeLogical' | 'sha256Stored' | 'sha256Content'
 >;
 
+/** Pieces smaller than this are gathered into one write to the compressor (fewer system calls). */
+const GATHER_BELOW = 64 * 1024;
+const GATHER_SIZE = 1 << 20;
+
 /**
  * Writes one repository object from bytes handed to it piece by piece: content SHA-256 →
  * compression → age (to the repository's active key) → stored SHA-256 → storage. `write`
- * waits when the pipeline is full, so a fast reader never buffers a whole file; `position` is
- * the content offset the next byte gets (the pack offsets of the block index).
+ * waits when the compressor is busy, so a fast reader never buffers a whole file; `position` is
+ * the content offset the next byte gets (the pack offsets of the block index). With
+ * `hashContent: false` the content is not hashed here and `finish` is given its digest (a pack's
+ * comes from its block hashes).
  */
 export class ObjectWriter {
-  readonly #source = new PassThrough({ highWaterMark: 1 << 20 });
-  readonly #content = new HashTap();
+  readonly #content: Hash | undefined;
   readonly #stored = new HashTap();
+  readonly #input: Writable;
   readonly #done: Promise<void>;
   readonly #controller = new AbortController();
   readonly #active: KeyEntry | undefined;
+  #gathered = Buffer.allocUnsafe(GATHER_SIZE);
+  #gatheredBytes = 0;
   #failure: unknown;
   position = 0;
 
@@ -35,10 +44,13 @@ export class ObjectWriter {
     readonly key: string,
     private readonly codec: Codec,
     signal?: AbortSignal,
+    writer: { hashContent?: boolean } = {},
   ) {
+    this.#content = writer.hashContent === false ? undefined : createHash('sha256');
     const active = repo.activeKey;
     this.#active = active;
     const compress = codec.compress();
+    this.#input = compress.input;
     const encrypt = active === undefined ? new PassThrough() : createAgeEncryptStream([active.recipient]);
     const stop = () => {
       compress.abort();
@@ -47,34 +59,61 @@ export class ObjectWriter {
     signal?.addEventListener('abort', () => this.#controller.abort(signal.reason), { once: true });
     this.#controller.signal.addEventListener('abort', stop, { once: true });
     const options = { signal: this.#controller.signal };
-    this.#done = settleAll(
-      [
-        pipeline(this.#source, this.#content, new Coalesce(), compress.input, options),
-        pipeline(compress.output, encrypt, this.#stored, options),
-        repo.storage.put(key, this.#stored, options),
-        compress.done,
-      ],
-      stop,
-    );
+    this.#done = settleAll([pipeline(compress.output, encrypt, this.#stored, options), repo.storage.put(key, this.#stored, options), compress.done], stop);
     this.#done.catch((error: unknown) => {
       this.#failure = error;
-      this.#source.destroy();
     });
   }
 
-  /** Appends bytes (the buffer must not be reused by the caller). */
-  async write(chunk: Buffer): Promise<void> {
+  /**
+   * Appends bytes. `consumed` is called once the writer no longer needs `chunk` (the caller
+   * may then reuse it); without it the caller must not reuse the buffer at all.
+   */
+  async write(chunk: Buffer, consumed?: () => void): Promise<void> {
     if (this.#failure !== undefined) throw this.#failure;
     this.position += chunk.length;
-    if (!this.#source.write(chunk)) {
-      await Promise.race([once(this.#source, 'drain'), this.#done]);
+    this.#content?.update(chunk);
+    if (chunk.length < GATHER_BELOW) {
+      // Copied, so the caller's buffer is free at once.
+      if (this.#gatheredBytes + chunk.length > GATHER_SIZE) await this.#flushGathered();
+      chunk.copy(this.#gathered, this.#gatheredBytes);
+      this.#gatheredBytes += chunk.length;
+      consumed?.();
+      return;
+    }
+    await this.#flushGathered();
+    if (this.codec.algorithm === 'none' && consumed !== undefined) {
+      // A pass-through hands the very buffer on downstream: the caller's must be copied.
+      await this.#send(Buffer.from(chunk));
+      consumed();
+    } else {
+      await this.#send(chunk, consumed);
+    }
+  }
+
+  async #flushGathered(): Promise<void> {
+    if (this.#gatheredBytes === 0) return;
+    const gathered = this.#gathered.subarray(0, this.#gatheredBytes);
+    this.#gathered = Buffer.allocUnsafe(GATHER_SIZE);
+    this.#gatheredBytes = 0;
+    await this.#send(gathered);
+  }
+
+  async #send(chunk: Buffer, consumed?: () => void): Promise<void> {
+    const more = this.#input.write(chunk, consumed === undefined ? undefined : () => consumed());
+    if (!more) {
+      // A compressor stopped by another part's failure rejects with EPIPE: throw that cause instead.
+      await Promise.race([once(this.#input, 'drain'), this.#done]).catch(() => this.#done);
       if (this.#failure !== undefined) throw this.#failure;
     }
   }
 
-  /** Ends the object and waits until it is durably stored. */
-  async finish(name: string): Promise<StoredObject> {
-    this.#source.end();
+  /** Ends the object and waits until it is durably stored; `sha256Content` when not hashed here. */
+  async finish(name: string, sha256Content?: string): Promise<StoredObject> {
+    const content = sha256Content ?? this.#content?.digest('hex');
+    if (content === undefined) throw new Error('ObjectWriter.finish: the content digest is needed when hashContent is false');
+    await this.#flushGathered();
+    this.#input.end();
     await this.#done;
     const key = this.#active;
     return {
@@ -84,9 +123,9 @@ export class ObjectWriter {
       encryption: key === undefined ? 'none' : 'age',
       ...(key === undefined ? {} : { keyId: key.id }),
       sizeStored: this.#stored.bytes,
-      sizeLogical: this.#content.bytes,
+      sizeLogical: this.position,
       sha256Stored: this.#stored.digest(),
-      sha256Content: this.#content.digest(),
+      sha256Content: content,
     };
   }
 

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { constants } from 'node:fs';
-import { chmod, lstat, mkdir, open, readdir, type FileHandle } from 'node:fs/promises';
+import { chmod, lstat, mkdir, open, readdir, readlink, symlink, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Pool, PoolClient } from 'pg';
 import { OpsError, isOpsError } from '../core/errors.js';
@@ -9,21 +9,23 @@ import type { ProgressReporter } from '../core/progress.js';
 import { pgError } from '../postgres/connection.js';
 import {
   BLOCK_INDEX_FORMAT,
-  BLOCK_INDEX_VERSION,
   BLOCK_SIZE,
   BlockLocator,
   ExtentBuilder,
   blockCount,
+  blockIndexVersion,
   blockHashOf,
   hashBlock,
+  packContentHash,
   parseBlockIndex,
   segmentsIn,
   type BlockIndex,
   type FileEntry,
 } from './block-index.js';
+import { BlockHasher, BufferPool } from './block-hasher.js';
 import { runBackupJob } from './backup-job.js';
 import { resolveCodec, type CompressionSpec } from './compression.js';
-import { copyFromBasebackup, type WalRange } from './pg-physical-basebackup.js';
+import { copyFromBasebackup, stopSegmentName, type WalRange } from './pg-physical-basebackup.js';
 import { ObjectWriter, readObject, readObjectBuffer, type StoredObject } from './pg-physical-pack.js';
 import type { Repository } from './repository.js';
 import type { Manifest } from './types.js';
@@ -63,12 +65,25 @@ export interface PhysicalBackupResult {
 /** Contents pg_basebackup leaves out too: rebuilt at start-up, or wrong in a copy. */
 const SKIP_CONTENTS = new Set(['pg_wal', 'pg_dynshmem', 'pg_notify', 'pg_replslot', 'pg_serial', 'pg_snapshots', 'pg_stat_tmp', 'pg_subtrans']);
 const SKIP_FILES = new Set(['postmaster.pid', 'postmaster.opts', 'backup_label', 'backup_label.old', 'tablespace_map', 'backup_manifest', 'pg_internal.init', 'current_logfiles']);
-const READ_CHUNK = 1 << 20;
+const PG_CONTROL = 'global/pg_control';
+/** 4 MiB: each piece costs a round trip to the hashing worker (~0.1 ms under load) and a read. */
+const READ_CHUNK = 1 << 22;
+/** Read buffers (40 MiB): the read ahead, the hashing worker's queue and the compressor's input. */
+const READ_BUFFERS = 10;
+const HASH_BACKLOG = 8;
+/** Pieces hashed ahead of the one being compared with the reference (within READ_BUFFERS). */
+const COMPARE_AHEAD = 4;
 const PACK = 'data.pack';
+/** v2: its sha256Content is over its block hashes (packContentHash); v1's was over its bytes. */
+const PACK_FORMAT = 'opsctl-pack-v2';
 const INDEX = 'index.json';
 
 interface SourceFacts {
   dataDirectory: string;
+  /** The directory of this server's version inside each tablespace (PG_<major>_<catalog version>). */
+  tablespaceDirectory: string;
+  /** User tablespaces (outside the data directory). */
+  tablespaces: number;
   systemIdentifier: string;
   version: string;
   segmentSize: number;
@@ -102,8 +117,9 @@ export async function runPhysicalBackup(options: PhysicalBackupOptions): Promise
     async (job) => {
       const id = job.id;
       let client: PoolClient | undefined;
+      let hasher: BlockHasher | undefined;
       let started = false;
-      const pack = new ObjectWriter(repo, `backups/${id}/${PACK}${codec.extension}${repo.encrypted ? '.age' : ''}`, codec, signal);
+      const pack = new ObjectWriter(repo, `backups/${id}/${PACK}${codec.extension}${repo.encrypted ? '.age' : ''}`, codec, signal, { hashContent: false });
       try {
         const pool = await options.connect();
         client = await pool.connect().catch((error: unknown) => {
@@ -113,28 +129,32 @@ export async function runPhysicalBackup(options: PhysicalBackupOptions): Promise
         const reference = options.type === 'full' ? undefined : await findReference(repo, options.type, facts.systemIdentifier, options.env);
         const local = await chooseLocal(facts, options.via ?? 'auto');
         const backups = [id];
-        const index: BlockIndex = { format: BLOCK_INDEX_FORMAT, version: BLOCK_INDEX_VERSION, blockSize: BLOCK_SIZE, backups, dirs: [], files: [] };
+        const index: BlockIndex = { format: BLOCK_INDEX_FORMAT, version: 1, blockSize: BLOCK_SIZE, backups, dirs: [], files: [] };
         const onRead = (bytes: number) => {
           counters.read += bytes;
           job.report(counters.read, `${formatBytes(counters.written)} stored`);
         };
-        const copy = new FileCopier(pack, backups, reference, counters, onRead, signal);
+        const buffers = new BufferPool(READ_BUFFERS, READ_CHUNK);
+        hasher = new BlockHasher();
+        hasher.share(buffers.buffers);
+        const copy = new FileCopier(pack, backups, reference, counters, onRead, signal, hasher, buffers);
         let range: WalRange;
         if (local) {
-          const startRow = await query<{ lsn: string; file: string }>(client, pool, 'select lsn::text, pg_walfile_name(lsn) as file from pg_backup_start($1, true) lsn', [`opsctl ${id}`]);
+          // No pg_walfile_name: a standby refuses it during recovery; backup_label names the start.
+          const startRow = await query<{ lsn: string }>(client, pool, 'select pg_backup_start($1, true)::text as lsn', [`opsctl ${id}`]);
           started = true;
-          await walkDataDir(facts.dataDirectory, '', index, copy);
-          const stopRow = await query<{ lsn: string; file: string; labelfile: string; spcmapfile: string }>(
-            client,
-            pool,
-            'select lsn::text, pg_walfile_name(lsn) as file, labelfile, spcmapfile from pg_backup_stop(false)',
-          );
+          await walkDataDir(facts, index, copy);
+          const stopRow = await query<{ lsn: string; labelfile: string; spcmapfile: string }>(client, pool, 'select lsn::text, labelfile, spcmapfile from pg_backup_stop(false)');
           started = false;
           await copy.addContent(index, 'backup_label', Buffer.from(stopRow.labelfile), 0o600);
           if (stopRow.spcmapfile !== '') await copy.addContent(index, 'tablespace_map', Buffer.from(stopRow.spcmapfile), 0o600);
-          const timeline = Number(/START TIMELINE: (\d+)/.exec(stopRow.labelfile)?.[1] ?? Number.parseInt(startRow.file.slice(0, 8), 16));
-          // pg_backup_stop switched to a new segment, so the stop segment is complete in pg_wal.
-          for (const name of segmentsBetween(startRow.file, stopRow.file, facts.segmentSize)) {
+          const walStart = /START WAL LOCATION: \S+ \(file ([0-9A-F]{24})\)/.exec(stopRow.labelfile)?.[1];
+          const timeline = Number(/START TIMELINE: (\d+)/.exec(stopRow.labelfile)?.[1]);
+          if (walStart === undefined || !Number.isInteger(timeline)) throw new OpsError('INTERNAL', 'pg_backup_stop returned a backup_label without its start WAL file or timeline');
+          const walStop = stopSegmentName(timeline, stopRow.lsn, facts.segmentSize);
+          // On a primary pg_backup_stop switched to a new segment, so the stop segment is complete
+          // in pg_wal; on a standby it holds at least everything up to the stop LSN (replayed).
+          for (const name of segmentsBetween(walStart, walStop, facts.segmentSize)) {
             const path = `pg_wal/${name}`;
             const openSegment = () =>
               open(join(facts.dataDirectory, path), constants.O_RDONLY).catch((error: unknown) => {
@@ -142,11 +162,17 @@ export async function runPhysicalBackup(options: PhysicalBackupOptions): Promise
               });
             await copy.addFile(index, path, openSegment, 0o600);
           }
-          range = { timeline, startLsn: startRow.lsn, stopLsn: stopRow.lsn, walStart: startRow.file, walStop: stopRow.file };
+          range = { timeline, startLsn: startRow.lsn, stopLsn: stopRow.lsn, walStart, walStop };
           // PostgreSQL's own manifest, so pg_verifybackup checks a restored directory.
           await copy.addContent(index, 'backup_manifest', Buffer.from(backupManifest(index, range, clock.now())), 0o600);
         } else {
           if (options.toolEnv === undefined) throw new Error('runPhysicalBackup: toolEnv is needed to run pg_basebackup');
+          if (facts.tablespaces > 0) {
+            // pg_basebackup writes one tar per tablespace, and only one can go to stdout.
+            throw new OpsError('BACKUP_PG_TABLESPACES', `the cluster has ${facts.tablespaces} tablespace(s): pg_basebackup cannot stream them as one tar`, {
+              hint: 'run the physical backup on the database host (--via local), where tablespaces are copied',
+            });
+          }
           range = await copyFromBasebackup({
             env: options.toolEnv,
             serverMajor: Number.parseInt(facts.version, 10),
@@ -158,9 +184,10 @@ export async function runPhysicalBackup(options: PhysicalBackupOptions): Promise
           });
         }
 
-        job.add({ ...(await pack.finish(`${PACK}${codec.extension}${repo.encrypted ? '.age' : ''}`)), role: 'pg-data', format: 'opsctl-pack-v1' });
+        job.add({ ...(await pack.finish(`${PACK}${codec.extension}${repo.encrypted ? '.age' : ''}`, packContentHash(index))), role: 'pg-data', format: PACK_FORMAT });
         const indexName = `${INDEX}${codec.extension}${repo.encrypted ? '.age' : ''}`;
         const indexWriter = new ObjectWriter(repo, `backups/${id}/${indexName}`, codec, signal);
+        index.version = blockIndexVersion(index);
         await indexWriter.write(Buffer.from(JSON.stringify(index)));
         job.add({ ...(await indexWriter.finish(indexName)), role: 'pg-index', format: 'opsctl-block-index-v1' });
         job.set({
@@ -183,6 +210,7 @@ export async function runPhysicalBackup(options: PhysicalBackupOptions): Promise
         throw error;
       } finally {
         client?.release();
+        await hasher?.close();
       }
     },
   );
@@ -198,13 +226,23 @@ async function query<T>(client: PoolClient, pool: Pool, text: string, values: un
 }
 
 async function sourceFacts(client: PoolClient, pool: Pool): Promise<SourceFacts> {
-  const row = await query<{ dir: string; system: string; version: string; segment: string }>(
+  const row = await query<{ dir: string; system: string; catalog: number; major: string; version: string; segment: string; tablespaces: number }>(
     client,
     pool,
-    `select current_setting('data_directory') as dir, (select system_identifier::text from pg_control_system()) as system,
-      current_setting('server_version') as version, (select setting from pg_settings where name = 'wal_segment_size') as segment`,
+    `select current_setting('data_directory') as dir, s.system_identifier::text as system, s.catalog_version_no as catalog,
+      current_setting('server_version_num')::int / 10000 as major,
+      current_setting('server_version') as version, (select setting from pg_settings where name = 'wal_segment_size') as segment,
+      (select count(*)::int from pg_tablespace where spcname not in ('pg_default', 'pg_global')) as tablespaces
+     from pg_control_system() s`,
   );
-  return { dataDirectory: row.dir, systemIdentifier: row.system, version: row.version.split(' ')[0]!, segmentSize: Number(row.segment) };
+  return {
+    dataDirectory: row.dir,
+    tablespaceDirectory: `PG_${row.major}_${row.catalog}`,
+    systemIdentifier: row.system,
+    version: row.version.split(' ')[0]!,
+    segmentSize: Number(row.segment),
+    tablespaces: row.tablespaces,
+  };
 }
 
 /**
@@ -214,7 +252,8 @@ async function sourceFacts(client: PoolClient, pool: Pool): Promise<SourceFacts>
 export function backupManifest(index: BlockIndex, range: WalRange, now: number): string {
   const modified = new Date(now).toISOString().replace('T', ' ').replace(/\.\d+Z$/, ' GMT');
   const files = index.files
-    .filter((file) => !file.path.startsWith('pg_wal/') && file.path !== 'backup_manifest')
+    // tablespace_map is not restored (materializePhysicalBackup makes the symlinks instead).
+    .filter((file) => !file.path.startsWith('pg_wal/') && file.path !== 'backup_manifest' && file.path !== 'tablespace_map')
     .map((file) => `{ "Path": ${JSON.stringify(file.path)}, "Size": ${file.size}, "Last-Modified": "${modified}", "Checksum-Algorithm": "SHA256", "Checksum": "${file.sha256 ?? ''}" }`);
   const body =
     `{ "PostgreSQL-Backup-Manifest-Version": 1,\n"Files": [\n${files.join(',\n')}\n],\n` +
@@ -257,10 +296,6 @@ async function checkLocal(facts: SourceFacts): Promise<void> {
   } finally {
     await handle.close();
   }
-  const tablespaces = await readdir(join(facts.dataDirectory, 'pg_tblspc')).catch(() => []);
-  if (tablespaces.length > 0) {
-    throw new OpsError('BACKUP_PG_TABLESPACES', `the cluster has ${tablespaces.length} tablespace(s) outside the data directory; physical backups do not copy them yet`);
-  }
 }
 
 interface Reference {
@@ -291,6 +326,35 @@ export async function readIndex(repo: Repository, manifest: Manifest, env?: Node
   return parseBlockIndex(await readObjectBuffer(repo, key, object, env === undefined ? {} : { env }), key);
 }
 
+/**
+ * One piece of a file being copied. Its buffer goes back to the pool when the hasher, the pack
+ * (every write of it) and the copier (`release`) are all done with it.
+ */
+class Piece {
+  #holds = 2;
+
+  constructor(
+    readonly buffer: Buffer,
+    /** Where the piece starts in its file. */
+    readonly offset: number,
+    readonly hashes: Promise<Buffer>,
+    private readonly pool: BufferPool,
+  ) {
+    hashes.then(this.release, this.release);
+  }
+
+  /** One more user of the buffer; the function returned ends that use. */
+  hold(): () => void {
+    this.#holds += 1;
+    return this.release;
+  }
+
+  readonly release = (): void => {
+    this.#holds -= 1;
+    if (this.#holds === 0) this.pool.release(this.buffer);
+  };
+}
+
 /** Reads data-directory files block by block into the pack, or references the reference's blocks. */
 class FileCopier {
   constructor(
@@ -300,6 +364,8 @@ class FileCopier {
     private readonly counters: { read: number; written: number },
     private readonly onRead: (bytes: number) => void,
     private readonly signal: AbortSignal | undefined,
+    private readonly hasher: BlockHasher,
+    private readonly pool: BufferPool,
   ) {}
 
   /**
@@ -318,7 +384,7 @@ class FileCopier {
     const handle = await openFile();
     if (handle === undefined) return;
     try {
-      await this.addChunks(index, path, readChunks(handle), mode, stat);
+      await this.addChunks(index, path, readChunks(handle, this.pool), mode, stat);
     } finally {
       await handle.close();
     }
@@ -327,46 +393,67 @@ class FileCopier {
   /**
    * Adds a file from its content in pieces that are whole blocks (all but the last): each
    * block is hashed and stored, or referenced when the reference has the same block there.
+   * Blocks without a counterpart in the reference go to the pack while the worker hashes them;
+   * the others wait for their hashes to be compared. Pieces from the pool go back to it once
+   * hashed and handed to the compressor.
    */
   async addChunks(index: BlockIndex, path: string, chunks: AsyncIterable<Buffer>, mode: number, stat?: { size: bigint; mtimeNs: bigint }): Promise<void> {
     const refEntry = this.reference?.files.get(path);
     const locator = refEntry === undefined ? undefined : new BlockLocator(refEntry, this.reference!.backups);
     const extents = new ExtentBuilder(this.backups);
-    const hashes: Buffer[] = [];
-    const whole = createHash('sha256');
+    const hashed: Promise<Buffer>[] = [];
+    // Pieces waiting for their hashes to be compared, in file order: several are hashed at once.
+    const comparing: Piece[] = [];
+    const compareNext = () => this.#compare(comparing.shift()!, locator!, extents);
     let offset = 0;
     for await (const buffer of chunks) {
       this.signal?.throwIfAborted();
-      const length = buffer.length;
-      whole.update(buffer);
-      this.onRead(length);
-      let runStart = -1;
-      for (let at = 0; at < length; at += BLOCK_SIZE) {
-        const block = buffer.subarray(at, Math.min(at + BLOCK_SIZE, length));
-        const hash = hashBlock(block);
-        hashes.push(hash);
-        const n = (offset + at) / BLOCK_SIZE;
-        const known = locator !== undefined && n < locator.blocks && blockHashOf(locator.hashes, n).equals(hash) ? locator.locate(n) : undefined;
-        if (known !== undefined && block.length === BLOCK_SIZE) {
-          if (runStart >= 0) await this.#store(buffer, runStart, at, offset, extents);
-          runStart = -1;
-          extents.add(known.backup, offset + at, block.length, known.at);
-        } else if (runStart < 0) {
-          runStart = at;
-        }
+      this.onRead(buffer.length);
+      const piece = new Piece(buffer, offset, this.hasher.hashChunk(buffer), this.pool);
+      hashed.push(piece.hashes);
+      offset += buffer.length;
+      if (locator === undefined || piece.offset >= locator.blocks * BLOCK_SIZE) {
+        while (comparing.length > 0) await compareNext();
+        await this.#store(piece, 0, buffer.length, extents);
+        piece.release();
+      } else {
+        comparing.push(piece);
+        if (comparing.length > COMPARE_AHEAD) await compareNext();
       }
-      if (runStart >= 0) await this.#store(buffer, runStart, length, offset, extents);
-      offset += length;
+      // Bounds the hashing backlog of pieces that are not from the pool (pg_basebackup's).
+      if (hashed.length > HASH_BACKLOG) await hashed[hashed.length - 1 - HASH_BACKLOG];
     }
+    while (comparing.length > 0) await compareNext();
+    const blocks = Buffer.concat(await Promise.all(hashed));
     index.files.push({
       path,
       size: offset,
       mode,
       ...(stat === undefined ? {} : { mtimeNs: stat.mtimeNs.toString() }),
-      sha256: whole.digest('hex'),
-      blocks: Buffer.concat(hashes).toString('base64'),
+      sha256: await this.hasher.endFile(),
+      blocks: blocks.toString('base64'),
       extents: extents.extents,
     });
+  }
+
+  /** Stores the blocks of a piece that differ from the reference's, and references the others. */
+  async #compare(piece: Piece, locator: BlockLocator, extents: ExtentBuilder): Promise<void> {
+    const blockHashes = await piece.hashes;
+    const { buffer, offset } = piece;
+    let runStart = -1;
+    for (let at = 0; at < buffer.length; at += BLOCK_SIZE) {
+      const n = (offset + at) / BLOCK_SIZE;
+      const known = n < locator.blocks && blockHashOf(locator.hashes, n).equals(blockHashOf(blockHashes, at / BLOCK_SIZE)) ? locator.locate(n) : undefined;
+      if (known !== undefined && buffer.length - at >= BLOCK_SIZE) {
+        if (runStart >= 0) await this.#store(piece, runStart, at, extents);
+        runStart = -1;
+        extents.add(known.backup, offset + at, BLOCK_SIZE, known.at);
+      } else if (runStart < 0) {
+        runStart = at;
+      }
+    }
+    if (runStart >= 0) await this.#store(piece, runStart, buffer.length, extents);
+    piece.release();
   }
 
   #unchanged(refEntry: FileEntry, stat: { size: bigint; mtimeNs: bigint }): boolean {
@@ -374,11 +461,11 @@ class FileCopier {
     return refEntry.mtimeNs === stat.mtimeNs.toString() && BigInt(refEntry.size) === stat.size && stat.mtimeNs < referenceStart - 1_000_000_000n;
   }
 
-  async #store(buffer: Buffer, from: number, to: number, fileOffset: number, extents: ExtentBuilder): Promise<void> {
+  async #store(piece: Piece, from: number, to: number, extents: ExtentBuilder): Promise<void> {
     const at = this.pack.position;
-    await this.pack.write(buffer.subarray(from, to));
+    await this.pack.write(piece.buffer.subarray(from, to), piece.hold());
     this.counters.written += to - from;
-    extents.add(this.backups[0]!, fileOffset + from, to - from, at);
+    extents.add(this.backups[0]!, piece.offset + from, to - from, at);
   }
 
   /** A file that is not on disk (backup_label from pg_backup_stop). */
@@ -391,21 +478,67 @@ async function* single(content: Buffer): AsyncGenerator<Buffer> {
   if (content.length > 0) yield content;
 }
 
-/** A file's content in READ_CHUNK pieces (block multiples), up to its end when read. */
-async function* readChunks(handle: FileHandle): AsyncGenerator<Buffer> {
-  for (let offset = 0; ; ) {
-    const buffer = Buffer.allocUnsafe(READ_CHUNK);
-    const { bytesRead } = await handle.read(buffer, 0, READ_CHUNK, offset);
-    if (bytesRead === 0) return;
-    yield bytesRead === READ_CHUNK ? buffer : buffer.subarray(0, bytesRead);
-    if (bytesRead < READ_CHUNK) return;
-    offset += bytesRead;
+/**
+ * A file's content in pieces of the pool's size (block multiples), up to its end when read; the
+ * next piece is read while the caller works on this one.
+ */
+async function* readChunks(handle: FileHandle, pool: BufferPool): AsyncGenerator<Buffer> {
+  const readAt = async (offset: number) => {
+    const buffer = await pool.acquire();
+    try {
+      const { bytesRead } = await handle.read(buffer, 0, pool.size, offset);
+      return buffer.subarray(0, bytesRead);
+    } catch (error) {
+      pool.release(buffer);
+      throw error;
+    }
+  };
+  let next: Promise<Buffer> | undefined = readAt(0);
+  for (let offset = 0; next !== undefined; ) {
+    const chunk: Buffer = await next;
+    offset += chunk.length;
+    next = chunk.length === pool.size ? readAt(offset) : undefined;
+    // An unconsumed read-ahead must not fail unobserved when the caller stops early.
+    next?.catch(() => undefined);
+    if (chunk.length === 0) {
+      pool.release(chunk);
+      return;
+    }
+    yield chunk;
   }
 }
 
-/** Walks the data directory in a stable order, skipping what pg_basebackup skips. */
-async function walkDataDir(root: string, dir: string, index: BlockIndex, copy: FileCopier): Promise<void> {
-  const entries = await readdir(join(root, dir), { withFileTypes: true }).catch((error: unknown) => {
+/**
+ * Walks the data directory in a stable order, skipping what pg_basebackup skips, then the
+ * tablespaces (each symlink pg_tblspc/<oid> recorded with its location), then pg_control.
+ */
+async function walkDataDir(facts: SourceFacts, index: BlockIndex, copy: FileCopier): Promise<void> {
+  await walkDir(facts.dataDirectory, '', index, copy);
+  await copyTablespaces(facts, index, copy);
+  // Last, as pg_basebackup does: from a standby, its minRecoveryPoint must cover every file
+  // copied before it (recovery of the backup ends there).
+  const control = join(facts.dataDirectory, PG_CONTROL);
+  const info = await lstat(control, { bigint: true });
+  await copy.addFile(index, PG_CONTROL, () => open(control, constants.O_RDONLY), Number(info.mode & 0o7777n), { size: info.size, mtimeNs: info.mtimeNs });
+}
+
+/** Each tablespace's directory of this server version, indexed under pg_tblspc/<oid>/. */
+async function copyTablespaces(facts: SourceFacts, index: BlockIndex, copy: FileCopier): Promise<void> {
+  const links = await readdir(join(facts.dataDirectory, 'pg_tblspc'), { withFileTypes: true }).catch(() => []);
+  for (const link of links.filter((entry) => entry.isSymbolicLink()).sort((a, b) => a.name.localeCompare(b.name))) {
+    const location = await readlink(join(facts.dataDirectory, 'pg_tblspc', link.name));
+    (index.tablespaces ??= []).push({ oid: link.name, location });
+    const path = `pg_tblspc/${link.name}/${facts.tablespaceDirectory}`;
+    const info = await lstat(join(location, facts.tablespaceDirectory)).catch(() => undefined);
+    if (info === undefined) continue;
+    index.dirs.push({ path, mode: info.mode & 0o7777 });
+    await walkDir(join(location, facts.tablespaceDirectory), path, index, copy);
+  }
+}
+
+/** One directory: `source` on disk, `dir` its path in the index ('' for the data directory). */
+async function walkDir(source: string, dir: string, index: BlockIndex, copy: FileCopier): Promise<void> {
+  const entries = await readdir(source, { withFileTypes: true }).catch((error: unknown) => {
     // A directory dropped while the backup runs (DROP DATABASE) is replayed from WAL.
     if ((error as NodeJS.ErrnoException).code === 'ENOENT') return [];
     throw error;
@@ -413,9 +546,10 @@ async function walkDataDir(root: string, dir: string, index: BlockIndex, copy: F
   entries.sort((a, b) => a.name.localeCompare(b.name));
   for (const entry of entries) {
     const path = dir === '' ? entry.name : `${dir}/${entry.name}`;
-    if (dir === '' && SKIP_FILES.has(entry.name)) continue;
+    const file = join(source, entry.name);
+    if ((dir === '' && SKIP_FILES.has(entry.name)) || path === PG_CONTROL) continue;
     if (entry.name.startsWith('pgsql_tmp') || entry.name === 'pg_internal.init') continue;
-    const info = await lstat(join(root, path), { bigint: true }).catch(() => undefined);
+    const info = await lstat(file, { bigint: true }).catch(() => undefined);
     if (info === undefined) continue;
     const mode = Number(info.mode & 0o7777n);
     if (info.isDirectory()) {
@@ -424,10 +558,10 @@ async function walkDataDir(root: string, dir: string, index: BlockIndex, copy: F
         if (entry.name === 'pg_wal') index.dirs.push({ path: 'pg_wal/archive_status', mode });
         continue;
       }
-      await walkDataDir(root, path, index, copy);
+      await walkDir(file, path, index, copy);
     } else if (info.isFile()) {
       const openFile = () =>
-        open(join(root, path), constants.O_RDONLY).catch((error: unknown) => {
+        open(file, constants.O_RDONLY).catch((error: unknown) => {
           // Dropped while the backup runs: WAL replay removes it anyway.
           if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
           throw error;
@@ -442,37 +576,54 @@ async function walkDataDir(root: string, dir: string, index: BlockIndex, copy: F
  * pack the backup depends on is read once, in order, and its runs written at their file
  * offsets; every block is checked against its SHA-256 on the way. The result is a data
  * directory with backup_label and the WAL to reach consistency: PostgreSQL starts on it.
+ * Tablespaces go to their original location or where `tablespaces` maps it (each must be
+ * empty or missing, as for pg_basebackup -Fp), with the symlink pg_tblspc/<oid> pointing there
+ * instead of a tablespace_map.
  */
 export async function materializePhysicalBackup(
   repo: Repository,
   id: string,
   targetDir: string,
-  options: { env?: NodeJS.ProcessEnv; signal?: AbortSignal } = {},
+  options: { env?: NodeJS.ProcessEnv; signal?: AbortSignal; tablespaces?: Readonly<Record<string, string>> } = {},
 ): Promise<{ files: number; bytes: number }> {
   const manifest = await repo.readManifest(id);
   const index = await readIndex(repo, manifest, options.env);
+  const locations = new Map((index.tablespaces ?? []).map((space) => [space.oid, options.tablespaces?.[space.location] ?? space.location]));
+  for (const dir of [targetDir, ...locations.values()]) {
+    if ((await readdir(dir).catch(() => [])).length > 0) throw new OpsError('USAGE', `${dir} is not empty`);
+  }
+  const place = (path: string) => {
+    const inSpace = /^pg_tblspc\/([^/]+)\/(.+)$/.exec(path);
+    const location = inSpace === null ? undefined : locations.get(inSpace[1]!);
+    return location === undefined ? join(targetDir, path) : join(location, inSpace![2]!);
+  };
   await mkdir(targetDir, { recursive: true, mode: 0o700 });
-  if ((await readdir(targetDir)).length > 0) throw new OpsError('USAGE', `${targetDir} is not empty`);
   await chmod(targetDir, 0o700);
-  for (const dir of index.dirs) await mkdir(join(targetDir, dir.path), { recursive: true, mode: dir.mode });
-  for (const file of index.files) {
-    const handle = await open(join(targetDir, file.path), 'w', file.mode);
+  for (const location of locations.values()) await mkdir(location, { recursive: true, mode: 0o700 });
+  for (const dir of index.dirs) await mkdir(place(dir.path), { recursive: true, mode: dir.mode });
+  for (const [oid, location] of locations) await symlink(location, join(targetDir, 'pg_tblspc', oid));
+  // The symlinks replace tablespace_map (pg_basebackup's empty one, listed in its manifest, stays).
+  const skipped = locations.size > 0 ? 'tablespace_map' : undefined;
+  const files = index.files.filter((file) => file.path !== skipped);
+  for (const file of files) {
+    const handle = await open(place(file.path), 'w', file.mode);
     await handle.truncate(file.size);
     await handle.close();
   }
   let current: { path: string; handle: FileHandle } | undefined;
   try {
     await readPacks(repo, index, options, async (file, offset, data) => {
+      if (file.path === skipped) return;
       if (current?.path !== file.path) {
         await current?.handle.close();
-        current = { path: file.path, handle: await open(join(targetDir, file.path), 'r+') };
+        current = { path: file.path, handle: await open(place(file.path), 'r+') };
       }
       await current.handle.write(data, 0, data.length, offset);
     });
   } finally {
     await current?.handle.close();
   }
-  return { files: index.files.length, bytes: index.files.reduce((sum, file) => sum + file.size, 0) };
+  return { files: files.length, bytes: files.reduce((sum, file) => sum + file.size, 0) };
 }
 
 /** A block that does not match its recorded SHA-256 (names the file and offset). */
@@ -560,7 +711,8 @@ export interface PhysicalCheck {
 
 /**
  * The physical part of `verify --deep`: every block of every pack the backup reads from
- * matches its SHA-256, and the index holds each WAL segment from walStart to walStop.
+ * matches its SHA-256 (and, for a v2 pack, those hashes give its recorded content SHA-256), and
+ * the index holds each WAL segment from walStart to walStop.
  */
 export async function verifyPhysicalBlocks(
   repo: Repository,
@@ -579,6 +731,11 @@ export async function verifyPhysicalBlocks(
       ? { object: 'wal', status: 'ok', detail: `WAL ${physical.walStart}…${physical.walStop} present and contiguous` }
       : { object: 'wal', status: 'wal-missing', detail: `WAL segment(s) ${missing.join(', ')} missing from the backup` },
   );
+  const pack = manifest.objects.find((object) => object.role === 'pg-data');
+  if (pack?.format === PACK_FORMAT && packContentHash(index) !== pack.sha256Content) {
+    results.push({ object: 'blocks', status: 'block-mismatch', detail: `${pack.path}: the block hashes of the index do not give the content SHA-256 the manifest records` });
+    return results;
+  }
   let blocks = 0;
   try {
     await readPacks(repo, index, options, (_file, _offset, data) => {

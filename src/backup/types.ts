@@ -57,7 +57,7 @@ export const objectRecordSchema = z.object({
   /** pg-data: the physical backup's block pack; pg-index: its file and block index (pg-physical.ts). */
   role: z.enum(['database', 'globals', 'pg-data', 'pg-index', 'redis-rdb', 'vault']),
   database: z.string().optional(),
-  format: z.enum(['pg_dump-custom', 'sql', 'opsctl-pack-v1', 'opsctl-block-index-v1', 'rdb', 'tar', 'command-output']),
+  format: z.enum(['pg_dump-custom', 'sql', 'opsctl-pack-v1', 'opsctl-pack-v2', 'opsctl-block-index-v1', 'rdb', 'tar', 'command-output']),
   compression: z.enum(COMPRESSIONS),
   compressionLevel: z.number().optional(),
   encryption: z.enum(['age', 'none']),

@@ -1,12 +1,13 @@
 import { createHash } from 'node:crypto';
 import { readFile, rename, rm, writeFile } from 'node:fs/promises';
-import { basename } from 'node:path';
+import { basename, join } from 'node:path';
 import type { Pool } from 'pg';
 import { OpsError } from '../core/errors.js';
 import type { Codec } from './compression.js';
 import { ObjectWriter, readObjectBuffer } from './pg-physical-pack.js';
 import type { Repository } from './repository.js';
 import type { Compression } from './types.js';
+import { defaultSpoolDir, spoolState, type SpoolState } from './wal-spool.js';
 
 /**
  * The WAL archive: `<repo>/wal/<dir>/<file>-<sha256 of content><.zst|.gz><.age>`, one object per
@@ -172,10 +173,15 @@ export interface WalStatus {
   lagBytes: number | undefined;
   /** Newest segment in the repository's archive. */
   newestInRepository: string | undefined;
+  /** The asynchronous archiving spool (wal-push --async), when there is one. */
+  spool: SpoolState | undefined;
 }
 
-/** The archiver's view (pg_stat_archiver, pg_ls_archive_statusdir) beside the repository's. */
-export async function walStatus(pool: Pool, repo: Repository): Promise<WalStatus> {
+/**
+ * The archiver's view (pg_stat_archiver, pg_ls_archive_statusdir) beside the repository's and
+ * the async spool's (`spool`, or the default one of the server's pg_wal when it is local).
+ */
+export async function walStatus(pool: Pool, repo: Repository, options: { spool?: string } = {}): Promise<WalStatus> {
   let row: Record<string, string | null>;
   try {
     const result = await pool.query<Record<string, string | null>>(`
@@ -185,13 +191,16 @@ export async function walStatus(pool: Pool, repo: Repository): Promise<WalStatus
         (select setting from pg_settings where name = 'wal_segment_size') as segment_size,
         case when pg_is_in_recovery() then null else pg_walfile_name(pg_current_wal_lsn()) end as current_segment,
         case when pg_is_in_recovery() then null else pg_wal_lsn_diff(pg_current_wal_lsn(), '0/0')::text end as current_lsn,
-        (select count(*) from pg_ls_archive_statusdir() where name like '%.ready')::text as pending
+        (select count(*) from pg_ls_archive_statusdir() where name like '%.ready')::text as pending,
+        (select setting from pg_settings where name = 'data_directory') as data_directory
       from pg_stat_archiver a`);
     row = result.rows[0]!;
   } catch (error) {
     throw await asPgError(pool, error);
   }
   const segmentSize = Number(row.segment_size);
+  const dataDirectory = row.data_directory ?? undefined;
+  const spoolDir = options.spool ?? (dataDirectory === undefined ? undefined : defaultSpoolDir(join(dataDirectory, 'pg_wal')));
   const lastArchived = row.last_archived_wal ?? undefined;
   let lagBytes: number | undefined;
   if (row.current_lsn !== null && row.current_lsn !== undefined) {
@@ -214,6 +223,7 @@ export async function walStatus(pool: Pool, repo: Repository): Promise<WalStatus
     pendingSegments: Number(row.pending),
     lagBytes,
     newestInRepository: (await archivedSegments(repo)).at(-1),
+    spool: spoolDir === undefined ? undefined : await spoolState(spoolDir),
   };
 }
 

@@ -62,6 +62,11 @@ async function runProgram(argv: readonly string[], runtime: Runtime, overrides: 
   let exitCode: number = ExitCode.Ok;
   let commanderText = '';
   try {
+    // archive_command runs wal-push once per WAL segment: answered without the command tree when it can be.
+    if (argv[0] === 'backup' && argv[1] === 'wal-push') {
+      const code = await (await import('./wal-push-fast.js')).fastWalPush(argv.slice(2), runtime);
+      if (code !== undefined) return code;
+    }
     const group = targetGroup(argv);
     const { buildProgram } = await import('./program.js');
     const program = await buildProgram(runtime, {

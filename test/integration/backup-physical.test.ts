@@ -1,11 +1,14 @@
 import { execFileSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { mkdtempSync, writeFileSync, openSync, readdirSync, readFileSync, rmSync, writeSync, closeSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import pg from 'pg';
+import type pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { formatIdentityFile, generateIdentity } from '../../src/backup/age.js';
+import { packContentHash } from '../../src/backup/block-index.js';
 import { materializePhysicalBackup, readIndex, runPhysicalBackup, verifyPhysicalBlocks, type PhysicalBackupType } from '../../src/backup/pg-physical.js';
+import { readObjectBuffer } from '../../src/backup/pg-physical-pack.js';
 import { Repository } from '../../src/backup/repository.js';
 import { LocalStorage } from '../../src/backup/storage.js';
 import { verifyBackup } from '../../src/backup/verify.js';
@@ -13,10 +16,10 @@ import { postgresSchema } from '../../src/config/schema.js';
 import { createPgPool, pgToolEnv } from '../../src/postgres/connection.js';
 import { findPgServerBinDir, pgServerUser } from '../../src/postgres/tools.js';
 import { makeTempDir } from '../../src/testing/managed-process.js';
-import { launchPostgres } from '../../src/testing/postgres.js';
 import { usePostgres } from '../helpers/postgres.js';
 import { rejection } from '../helpers/assertions.js';
 import { runCli } from '../helpers/cli.js';
+import { withRestoredServer } from '../helpers/physical-restore.js';
 
 const server = usePostgres();
 const root = mkdtempSync(join(tmpdir(), 'opsctl-physical-'));
@@ -69,7 +72,7 @@ describe('physical backups', () => {
     expect(manifest.objects.map((object) => object.role)).toEqual(['pg-data', 'pg-index']);
     expect(manifest.objects.every((object) => object.encryption === 'age' && object.path.endsWith('.zst.age'))).toBe(true);
     // No running backup is left on the server.
-    const state = await pool.query<{ n: string }>("select count(*)::text as n from pg_stat_activity where query like 'select lsn::text, pg_walfile_name%' and state <> 'idle'");
+    const state = await pool.query<{ n: string }>("select count(*)::text as n from pg_stat_activity where query like 'select pg_backup_start%' and state <> 'idle'");
     expect(state.rows[0]!.n).toBe('0');
     const index = await readIndex(repo, manifest);
     const paths = index.files.map((file) => file.path);
@@ -78,6 +81,8 @@ describe('physical backups', () => {
     expect(paths).toContain(`pg_wal/${manifest.physical!.walStart}`);
     expect(paths).not.toContain('postmaster.pid');
     expect(index.dirs.map((dir) => dir.path)).toContain('pg_wal/archive_status');
+    // No tablespaces: still block index version 1, which older opsctl reads.
+    expect(index.version).toBe(1);
     const label = readFileSync(join(root, 'repo', 'backups', full, manifest.objects[0]!.path));
     expect(label.subarray(0, 22).toString()).toBe('age-encryption.org/v1\n');
   });
@@ -101,32 +106,15 @@ describe('physical backups', () => {
   });
 
   it('materializes an incremental backup into a data directory PostgreSQL starts on, with the data of the backup', async () => {
-    const expected = await pool.query<{ n: string; sum: string }>("select count(*)::text as n, md5(string_agg(payload, ',' order by id)) as sum from items where id <= 1000");
-    const user = await pgServerUser();
-    const dir = await makeTempDir(user);
-    const dataDir = join(dir, 'data');
-    const restored = await materializePhysicalBackup(repo, incr, dataDir);
-    expect(restored.files).toBeGreaterThan(500);
-    if (user !== undefined) execFileSync('chown', ['-R', `${user.uid}:${user.gid}`, dir]);
-    const { binDir } = await findPgServerBinDir({});
-    // Our backup_manifest: pg_verifybackup checks every file's size and SHA-256, and parses the WAL.
-    execFileSync(join(binDir, 'pg_verifybackup'), ['-q', dataDir]);
-    const { managed, port } = await launchPostgres({ binDir, dir, dataDir, user, env: { PATH: process.env.PATH } });
-    try {
-      const client = new pg.Client({ host: '127.0.0.1', port, user: 'postgres', database: 'postgres' });
-      await client.connect();
-      try {
-        const rows = await client.query<{ n: string; sum: string }>("select count(*)::text as n, md5(string_agg(payload, ',' order by id)) as sum from items where id <= 1000");
-        // The incr was taken after the first update: ids 1..1000 read 'changed …'.
-        expect(rows.rows[0]).toEqual(expected.rows[0]);
-        const total = await client.query<{ n: string }>('select count(*)::text as n from items');
-        expect(total.rows[0]!.n).toBe('100000');
-      } finally {
-        await client.end();
-      }
-    } finally {
-      await managed.stop();
-    }
+    const sql = "select count(*)::text as n, md5(string_agg(payload, ',' order by id)) as sum from items where id <= 1000";
+    const expected = await pool.query<{ n: string; sum: string }>(sql);
+    await withRestoredServer(repo, incr, async ({ client, files }) => {
+      expect(files).toBeGreaterThan(500);
+      // The incr was taken after the first update: ids 1..1000 read 'changed …'.
+      expect((await client.query<{ n: string; sum: string }>(sql)).rows[0]).toEqual(expected.rows[0]);
+      const total = await client.query<{ n: string }>('select count(*)::text as n from items');
+      expect(total.rows[0]!.n).toBe('100000');
+    });
   });
 
   it('runs from the CLI: backup run postgres-physical --type incr, list, show, verify --deep', async () => {
@@ -165,6 +153,19 @@ describe('physical backups', () => {
     const physical = await verifyPhysicalBlocks(repo, manifest);
     expect(physical.map((check) => check.status)).toEqual(['ok', 'ok']);
     expect(physical[1]!.detail).toMatch(/blocks of \d+ files from 2 pack/);
+
+    // The pack (v2) records the SHA-256 of its block hashes, not a second hash of its bytes.
+    const pack = manifest.objects.find((object) => object.role === 'pg-data')!;
+    expect(pack).toMatchObject({ format: 'opsctl-pack-v2', sha256Content: packContentHash(await readIndex(repo, manifest)) });
+    const withPack = (changes: Partial<typeof pack>) => ({ ...manifest, objects: manifest.objects.map((object) => (object === pack ? { ...object, ...changes } : object)) });
+    const tampered = await verifyPhysicalBlocks(repo, withPack({ sha256Content: '0'.repeat(64) }));
+    expect(tampered[1]).toMatchObject({ status: 'block-mismatch', detail: expect.stringContaining(pack.path) as string });
+    // A v1 pack (older opsctl) records the SHA-256 of its bytes: deep verify still checks that.
+    const bytes = await readObjectBuffer(repo, `backups/${incr}/${pack.path}`, pack);
+    const v1 = withPack({ format: 'opsctl-pack-v1', sha256Content: createHash('sha256').update(bytes).digest('hex') });
+    expect((await verifyBackup(repo, v1, { deep: true })).map((check) => check.status)).toEqual(['ok', 'ok', 'ok', 'ok']);
+    const v1Wrong = await verifyBackup(repo, withPack({ format: 'opsctl-pack-v1' }), { deep: true });
+    expect(v1Wrong[0]).toMatchObject({ status: 'content-mismatch', object: pack.path });
 
     const fullManifest = await repo.readManifest(full);
     const packPath = join(root, 'repo', 'backups', full, fullManifest.objects[0]!.path);

@@ -3,11 +3,13 @@ import { describe, expect, it } from 'vitest';
 import { backupManifest } from '../../src/backup/pg-physical.js';
 import {
   BLOCK_INDEX_FORMAT,
+  BLOCK_INDEX_VERSION,
   BLOCK_SIZE,
   BlockLocator,
   ExtentBuilder,
   blockHashOf,
   hashBlock,
+  packContentHash,
   parseBlockIndex,
   segmentsIn,
   type BlockIndex,
@@ -53,8 +55,27 @@ describe('block index', () => {
     expect(segmentsIn(index, 0).map((segment) => [segment.file.path, segment.at])).toEqual([['base/1/1259', 0], ['b', 9000]]);
   });
 
+  it("hashes a pack's block hashes in pack order (its own runs only, a short last block included)", () => {
+    const blocks = [Buffer.alloc(BLOCK_SIZE, 1), Buffer.alloc(BLOCK_SIZE, 2), Buffer.alloc(100, 3)];
+    const hashes = Buffer.concat(blocks.map((block) => hashBlock(block)));
+    const file = (path: string, extents: BlockIndex['files'][number]['extents']) => ({ path, size: 2 * BLOCK_SIZE + 100, mode: 0o600, blocks: hashes.toString('base64'), extents });
+    // a: blocks 0–1 from the reference (backup 1), block 2 at pack offset 0; b: all three after it.
+    const index: BlockIndex = {
+      format: BLOCK_INDEX_FORMAT,
+      version: 1,
+      blockSize: BLOCK_SIZE,
+      backups: ['incr', 'full'],
+      dirs: [],
+      files: [file('b', [[0, 0, 2 * BLOCK_SIZE + 100, 100]]), file('a', [[1, 0, 2 * BLOCK_SIZE, 0], [0, 2 * BLOCK_SIZE, 100, 0]])],
+    };
+    const expected = createHash('sha256').update(blockHashOf(hashes, 2)).update(hashes).digest('hex');
+    expect(packContentHash(index)).toBe(expected);
+    expect(packContentHash(index, 1)).toBe(createHash('sha256').update(hashes.subarray(0, 64)).digest('hex'));
+  });
+
   it('refuses an index of a newer version and a damaged one', () => {
-    expect(() => parseBlockIndex(Buffer.from(JSON.stringify({ format: BLOCK_INDEX_FORMAT, version: 2 })), 'i')).toThrow(/version 2/);
+    const newer = BLOCK_INDEX_VERSION + 1;
+    expect(() => parseBlockIndex(Buffer.from(JSON.stringify({ format: BLOCK_INDEX_FORMAT, version: newer })), 'i')).toThrow(new RegExp(`version ${newer}`));
     expect(() => parseBlockIndex(Buffer.from('{'), 'i')).toThrow(/not a block index/);
     expect(() => parseBlockIndex(Buffer.from(JSON.stringify({ format: BLOCK_INDEX_FORMAT, version: 1 })), 'i')).toThrow(/damaged/);
   });

@@ -11,6 +11,8 @@ import { OpsError } from '../../core/errors.js';
 import { formatBytes, formatDuration } from '../../core/parse.js';
 import type { CommandContext } from '../context.js';
 import { withExamples, type ActionFactory } from '../command-kit.js';
+import { positiveInt } from '../option-values.js';
+import { DEFAULT_PARALLEL, DEFAULT_TIMEOUT_S, pushThroughSpool, walPushText } from '../wal-push-fast.js';
 
 /** Options every backup verb takes to find the repository and its key. */
 export interface RepoOptions {
@@ -108,20 +110,79 @@ export function registerPhysical(command: Command, action: ActionFactory, helper
       command
         .command('wal-push')
         .description('Archive one WAL file into <repo>/wal (archive_command); the same file twice is fine, other content under its name is refused')
-        .argument('<path>', 'the WAL file (%p)'),
+        .argument('<path>', 'the WAL file (%p)')
+        .option('--async', 'hand the file to a long-running pusher that archives ready segments ahead, in parallel (see docs/backup.md)')
+        .option('--spool <dir>', 'with --async: the spool directory (default: one per pg_wal directory in the temp directory)')
+        .option('--parallel <n>', 'with --async: segments the pusher archives at once', positiveInt, DEFAULT_PARALLEL)
+        .option('--timeout <seconds>', 'with --async: how long to wait for the acknowledgement', positiveInt, DEFAULT_TIMEOUT_S),
     ).action(
-      action(async (ctx, path: string, options: RepoOptions) => {
+      action(async (ctx, path: string, options: RepoOptions & { async?: boolean; spool?: string; parallel: number; timeout: number }) => {
+        const file = resolve(ctx.cwd, path);
+        if (options.async === true) {
+          const result = await pushThroughSpool({
+            path: file,
+            repo: options.repo === undefined ? undefined : (await helpers.settings(ctx, options)).location,
+            spool: options.spool,
+            parallel: options.parallel,
+            timeoutMs: options.timeout * 1000,
+            config: ctx.globals.config,
+            profile: ctx.globals.profile,
+            cwd: ctx.cwd,
+            env: ctx.env,
+          });
+          ctx.out.object(result, walPushText);
+          return;
+        }
         const config = await helpers.settings(ctx, options);
         const repo = await helpers.openRepository(ctx, config, false);
         const [{ pushWal }, { resolveCodec }] = await Promise.all([import('../../backup/wal-archive.js'), import('../../backup/compression.js')]);
-        const result = await pushWal(repo, resolve(ctx.cwd, path), await resolveCodec(config.compression, ctx.env));
-        ctx.out.object(result);
+        ctx.out.object(await pushWal(repo, file, await resolveCodec(config.compression, ctx.env)), walPushText);
       }),
     ),
     [
       "archive_command = 'opsctl backup wal-push --repo /srv/backups %p'    # postgresql.conf (see backup setup-archiving)",
+      "archive_command = 'opsctl backup wal-push --async --repo /srv/backups %p'    # a pusher archives ahead, in parallel",
       'opsctl backup wal-push pg_wal/000000010000000000000003',
     ],
+  );
+
+  withExamples(
+    helpers.repoOptions(
+      command
+        .command('wal-pusher')
+        .description('Archive every ready segment of a pg_wal directory through a spool (started by wal-push --async; ends when idle)')
+        .argument('<pg_wal>', 'the pg_wal directory')
+        .option('--spool <dir>', 'the spool directory (default: the one wal-push --async uses for that pg_wal)')
+        .option('--parallel <n>', 'segments archived at once', positiveInt, DEFAULT_PARALLEL)
+        .option('--idle <seconds>', 'stop after this long with nothing to do', positiveInt, 10),
+    ).action(
+      action(async (ctx, walDir: string, options: RepoOptions & { spool?: string; parallel: number; idle: number }) => {
+        const [{ pushWal }, { resolveCodec }, { runPusher, defaultSpoolDir, failQueued }] = await Promise.all([
+          import('../../backup/wal-archive.js'),
+          import('../../backup/compression.js'),
+          import('../../backup/wal-spool.js'),
+        ]);
+        const dir = resolve(ctx.cwd, walDir);
+        const spool = options.spool === undefined ? defaultSpoolDir(dir) : resolve(ctx.cwd, options.spool);
+        const { repo, codec } = await (async () => {
+          const config = await helpers.settings(ctx, options);
+          return { repo: await helpers.openRepository(ctx, config, false), codec: await resolveCodec(config.compression, ctx.env) };
+        })().catch(async (error: unknown) => {
+          await failQueued(spool, error);
+          throw error;
+        });
+        const summary = await runPusher({
+          spool,
+          walDir: dir,
+          push: (path) => pushWal(repo, path, codec),
+          parallel: options.parallel,
+          idleMs: options.idle * 1000,
+          signal: ctx.signal,
+        });
+        ctx.out.object(summary, (value) => (value.ran ? `pushed ${value.pushed}, failed ${value.failed}` : 'another pusher is running for this spool'));
+      }),
+    ),
+    ['opsctl backup wal-pusher --repo /srv/backups /var/lib/postgresql/15/main/pg_wal'],
   );
 
   withExamples(
@@ -143,12 +204,17 @@ export function registerPhysical(command: Command, action: ActionFactory, helper
   );
 
   withExamples(
-    helpers.repoOptions(command.command('wal-status').description('WAL archiving: pg_stat_archiver, backlog, lag, newest segment in the repository')).action(
-      action(async (ctx, options: RepoOptions) => {
+    helpers.repoOptions(
+      command
+        .command('wal-status')
+        .description('WAL archiving: pg_stat_archiver, backlog, lag, newest segment in the repository, the async spool')
+        .option('--spool <dir>', 'the spool of wal-push --async (default: the one of the server\'s pg_wal)'),
+    ).action(
+      action(async (ctx, options: RepoOptions & { spool?: string }) => {
         const config = await helpers.settings(ctx, options, true);
         const repo = await helpers.openRepository(ctx, config, false);
         const { walStatus } = await import('../../backup/wal-archive.js');
-        const status = await walStatus(await ctx.pg(), repo);
+        const status = await walStatus(await ctx.pg(), repo, options.spool === undefined ? {} : { spool: resolve(ctx.cwd, options.spool) });
         ctx.out.object(status, (value) =>
           [
             `archive_mode     ${value.archiveMode}`,
@@ -158,6 +224,12 @@ export function registerPhysical(command: Command, action: ActionFactory, helper
             `archived/failed  ${value.archivedCount}/${value.failedCount}${value.lastFailed === undefined ? '' : ` (last failed ${value.lastFailed} at ${value.lastFailedAt ?? '?'})`}`,
             `backlog          ${value.pendingSegments} segment(s) waiting, lag ${value.lagBytes === undefined ? '?' : formatBytes(value.lagBytes)}`,
             `in repository    ${value.newestInRepository ?? '(none)'}`,
+            ...(value.spool === undefined
+              ? []
+              : [
+                  `async spool      ${value.spool.dir}: pusher ${value.spool.pusher === undefined ? 'not running' : `pid ${value.spool.pusher}`}, ${value.spool.queued} asked, ${value.spool.acknowledged} archived ahead, ${value.spool.failed.length} failed`,
+                  ...value.spool.failed.map((failure) => `  failed ${failure.name}: ${failure.message}`),
+                ]),
           ].join('\n'),
         );
         if (status.failedCount > 0 && status.lastFailed !== undefined && status.lastFailed >= (status.lastArchived ?? '')) {
@@ -174,12 +246,13 @@ export function registerPhysical(command: Command, action: ActionFactory, helper
         .command('setup-archiving')
         .description('Configure continuous archiving (ALTER SYSTEM wal_level, archive_mode, archive_command); says whether a restart is needed')
         .option('--command <text>', 'archive_command to set (default: this opsctl with wal-push --repo <repo> %p)')
+        .option('--async', 'the default archive_command uses wal-push --async (a pusher archives ahead, in parallel)')
         .option('--dry-run', 'print the SQL, change nothing'),
     ).action(
-      action(async (ctx, options: RepoOptions & { command?: string; dryRun?: boolean }) => {
+      action(async (ctx, options: RepoOptions & { command?: string; async?: boolean; dryRun?: boolean }) => {
         const config = await helpers.settings(ctx, options, true);
         const repo = await helpers.openRepository(ctx, config, false);
-        const archiveCommand = options.command ?? (await defaultArchiveCommand(repo.storage.location));
+        const archiveCommand = options.command ?? (await defaultArchiveCommand(repo.storage.location, options.async === true));
         const { setupArchiving } = await import('../../backup/wal-archive.js');
         const pool = await ctx.pg();
         const plan = await setupArchiving(pool, archiveCommand, { dryRun: true });
@@ -196,13 +269,13 @@ export function registerPhysical(command: Command, action: ActionFactory, helper
         );
       }),
     ),
-    ['opsctl backup setup-archiving --dry-run', 'opsctl backup setup-archiving --yes'],
+    ['opsctl backup setup-archiving --dry-run', 'opsctl backup setup-archiving --yes', 'opsctl backup setup-archiving --async --yes'],
   );
 }
 
 /** The archive_command for this installation: absolute paths, so the server's PATH does not matter. */
-async function defaultArchiveCommand(location: string): Promise<string> {
+async function defaultArchiveCommand(location: string, async: boolean): Promise<string> {
   const script = await realpath(process.argv[1] ?? 'opsctl').catch(() => 'opsctl');
   const quote = (value: string) => (/^[\w@%+=:,./-]+$/.test(value) ? value : `'${value.replaceAll("'", "'\\''")}'`);
-  return `${quote(process.execPath)} ${quote(script)} backup wal-push --repo ${quote(location)} %p`;
+  return `${quote(process.execPath)} ${quote(script)} backup wal-push${async ? ' --async' : ''} --repo ${quote(location)} %p`;
 }
