@@ -274,13 +274,14 @@ export const backupSchema = z
 /** The session store (docs/sessions.md): key layout, lifetimes, durability, encryption at rest. */
 export const sessionSchema = z
   .object({
-    keyPrefix: z.string().default('opsctl:sess:').describe('Prefix of every session key and user index (key layout v1).'),
+    keyPrefix: z.string().default('opsctl:sess:').describe('Prefix of every session key and user index.'),
     idleTtl: durationSchema.default('30m').describe('A session unused this long expires (rolling: each write or touch restarts it).'),
     absoluteTtl: durationSchema.default('7d').describe('A session never lives longer than this after its creation.'),
     maxBytes: sizeSchema.default('64KiB').describe('Largest session (field names plus stored values); a bigger write fails with SESSION_TOO_LARGE.'),
     durability: z.enum(['primary', 'replica']).default('primary').describe('`replica`: every write waits (WAIT) until `replicas` replicas have it.'),
     replicas: z.number().int().min(1).default(1).describe('Replica acknowledgements a `replica`-durable write waits for.'),
     waitTimeout: durationSchema.default('500ms').describe('How long a `replica`-durable write waits for the acknowledgements.'),
+    layout: z.union([z.literal(1), z.literal(2)]).default(2).describe('Layout new sessions are written in: 2 (one string) or 1 (a hash, for applications still on an opsctl that reads only 1).'),
     encryption: z
       .object({
         keys: z
@@ -358,6 +359,17 @@ export const rateLimitSchema = z
       .record(z.string().regex(/^[A-Za-z0-9_.-]+$/, { message: 'policy names use letters, digits, ".", "-" and "_"' }), rateLimitPolicySchema)
       .default({})
       .describe('Named policies, e.g. api: { algorithm: gcra, rate: 100/1m, burst: 20 }.'),
+    ring: z
+      .object({
+        nodes: z
+          .record(z.string().regex(/^[A-Za-z0-9_.-]+$/), z.string().regex(/^rediss?:\/\//, { message: 'expected a redis:// URL' }))
+          .refine((nodes) => Object.keys(nodes).length > 0, { message: 'a ring needs at least one node' })
+          .describe('Independent Redis primaries by stable name (the name places a node on the ring): { a: "redis://10.0.0.1:6379" }.'),
+        virtualNodes: z.number().int().min(1).default(160).describe('Points per node on the ring.'),
+      })
+      .strict()
+      .optional()
+      .describe('Spread keys over several independent primaries with a consistent-hash ring (createShardedRateLimiter) instead of `redis`.'),
   })
   .strict()
   .describe('Distributed rate limiting in Redis.');

@@ -161,9 +161,9 @@ export const ERROR_CODES = {
     'opsctl runs on another host than PostgreSQL, or cannot read the data directory (permissions).',
     'The data directory found is of another cluster (its system identifier differs).',
   ], ['Run the physical backup on the database host as a user that can read the data directory (root or postgres).']),
-  BACKUP_PG_TABLESPACES: entry(ExitCode.Usage, 'The cluster has tablespaces outside the data directory; physical backups do not copy them yet.', [
-    'pg_tblspc holds links to tablespace directories.',
-  ], ['Use the logical backup (`opsctl backup run postgres`) for this cluster.']),
+  BACKUP_PG_TABLESPACES: entry(ExitCode.Usage, 'The cluster has tablespaces and the physical backup would go through pg_basebackup, which cannot stream them as one tar.', [
+    'The data directory is not readable on this host, or --via basebackup was given.',
+  ], ['Run the physical backup on the database host (--via local), where tablespaces are copied, or use the logical backup.']),
   BACKUP_NO_REFERENCE: entry(ExitCode.Usage, 'A differential or incremental backup needs an earlier physical backup of the same cluster.', [
     'No full physical backup of this cluster (same system identifier) is in the repository yet.',
   ], ['Take a full one first: `opsctl backup run postgres-physical --type full`.']),
@@ -174,6 +174,12 @@ export const ERROR_CODES = {
     'PostgreSQL asks for the next WAL file during recovery and it was never archived (the normal end of recovery).',
     'Archiving stopped or failed: see `opsctl backup wal-status`.',
   ], ['During recovery nothing: PostgreSQL stops asking. Otherwise fix archive_command and check `backup wal-status`.']),
+  BACKUP_WAL_PUSH_FAILED: entry(ExitCode.Failed, 'The asynchronous WAL pusher could not archive the file.', [
+    'The WAL file could not be read, or the repository could not be written (disk full, permissions).',
+  ], ['Read the message and `<spool>/pusher.log`; PostgreSQL retries the segment by itself once the cause is fixed.']),
+  BACKUP_WAL_ASYNC_TIMEOUT: entry(ExitCode.Failed, 'The asynchronous WAL pusher did not acknowledge the file in time.', [
+    'The pusher is far behind (a slow repository) or cannot start (see `<spool>/pusher.log`).',
+  ], ['Check `opsctl backup wal-status` and the pusher log; raise --timeout; PostgreSQL retries the segment by itself.']),
   // ---- sessions ----------------------------------------------------------------------------
   SESSION_TOO_LARGE: entry(ExitCode.Failed, 'A session write would make the session larger than its size limit.', [
     'The application stores too much in the session (a cart, a cached profile, a file).',
@@ -191,8 +197,11 @@ export const ERROR_CODES = {
     'A key that is not 32 bytes in base64, a duplicate key id, or a key id containing `:`.',
   ], ['Generate a key with `openssl rand -base64 32` and give it a short unique id.']),
   SESSION_NOT_CONFIGURED: entry(ExitCode.Usage, 'The session store is used in a way its configuration does not allow.', [
-    '`session rekey` without `session.encryption`, or `durability: replica` on a Redis Cluster client.',
+    '`session rekey` without `session.encryption`.',
   ], ['Add the missing `session` settings to the profile (docs/sessions.md).']),
+  SESSION_CONFLICT: entry(ExitCode.Failed, 'A session save kept losing the compare-and-set to other writes of the same session.', [
+    'Many requests of one session change it at the same moment (a polling page, a retry storm).',
+  ], ['Retry the request; write less often to the session (keep counters elsewhere).']),
   // ---- query cache -------------------------------------------------------------------------
   CACHE_UNKNOWN_NAMESPACE: entry(ExitCode.Usage, 'The cache namespace is not configured.', [
     'A query or command names a namespace that is not in `cache.namespaces` (or the factory\'s `namespaces`).',
@@ -200,7 +209,8 @@ export const ERROR_CODES = {
   CACHE_UNCACHEABLE_QUERY: entry(ExitCode.Usage, 'The statement cannot be cached.', [
     'It calls a volatile function (now(), random(), nextval(), clock_timestamp(), …) whose result changes on every run.',
     'It is not a read (INSERT, UPDATE, DELETE, DDL, or SELECT … FOR UPDATE).',
-  ], ['Run it on the pool directly; cache only statements whose result depends on the data alone.']),
+    'The tables it reads cannot be read from the SQL (the message says where) and the query declares no `tables`.',
+  ], ['Run it on the pool directly; cache only statements whose result depends on the data alone.', 'For unreadable FROM clauses, pass `tables` in the query options.']),
   CACHE_BAD_INPUT: entry(ExitCode.Usage, 'A cache option or argument is invalid.', [
     'A negative TTL, an empty tag, a key that is not a cache entry key, or a malformed warm file.',
   ], ['Read the message: it names the option and the accepted values.']),
